@@ -1,0 +1,7 @@
+"""Shared fixtures: the local stack (Wespoke API server, LiveKit server, test assistant, sound rig)."""
+
+pytest_plugins = [
+    "tests.stack.wespoke_fixtures",
+    "tests.stack.livekit_fixtures",
+    "tests.stack.pulse_fixtures",
+]

@@ -1,0 +1,1 @@
+"""Fixtures (filled in by the issue that brings this part of the stack)."""

@@ -1,0 +1,63 @@
+"""The audio interface between a call and its sound: 48 kHz mono int16, 10 ms frames.
+
+`CallSession` only sees these two protocols, so a call can run on WAV files (headless tests)
+or on the sound-device engine (`wespoke_tui.audio.engine`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import numpy as np
+
+SAMPLE_RATE = 48_000
+CHANNELS = 1
+FRAME_MS = 10
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+
+
+class AudioInput(Protocol):
+    """The microphone side: 10 ms frames, already echo-cancelled when the engine does that."""
+
+    async def start(self) -> None:
+        """Open the device. Raises `CallError(MICROPHONE_ERROR)` when it cannot."""
+        ...
+
+    def frames(self) -> AsyncIterator[np.ndarray]:
+        """int16 arrays of FRAME_SAMPLES samples, in real time, until closed.
+
+        Raises `CallError(MICROPHONE_ERROR)` if the device dies mid-call."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class AudioOutput(Protocol):
+    """The speaker side: the assistant's audio, mixed, 10 ms frames."""
+
+    async def start(self) -> None:
+        """Open the device. Raises `CallError(SPEAKER_ERROR)` when it cannot."""
+        ...
+
+    def write(self, frame: np.ndarray) -> None:
+        """Queue one int16 frame of FRAME_SAMPLES samples for playback; never blocks."""
+        ...
+
+    def clear(self) -> None:
+        """Drop everything queued but not yet played (barge-in)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class AudioBackend(Protocol):
+    """Makes the input and output of one call; the engine shares state (AEC) between them."""
+
+    def open_input(self) -> AudioInput: ...
+
+    def open_output(self) -> AudioOutput: ...
+
+    def health(self) -> dict[str, float]:
+        """Counters for `AudioHealth` (underruns, overruns, dropped frames, queue depths)."""
+        ...

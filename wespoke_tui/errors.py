@@ -1,0 +1,156 @@
+"""One error type for everything that can go wrong in a call, with user messages in tr and en.
+
+The status → code table and the Turkish wording follow the Wespoke embed examples (the seed);
+402 and 429 come from the Wespoke web SDK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Lang = Literal["tr", "en"]
+
+INVALID_REQUEST = "INVALID_REQUEST"
+UNAUTHORIZED = "UNAUTHORIZED"
+INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
+DOMAIN_NOT_ALLOWED = "DOMAIN_NOT_ALLOWED"
+ASSISTANT_NOT_FOUND = "ASSISTANT_NOT_FOUND"
+RATE_LIMITED = "RATE_LIMITED"
+SERVER_ERROR = "SERVER_ERROR"
+UNKNOWN_ERROR = "UNKNOWN_ERROR"
+INVALID_RESPONSE = "INVALID_RESPONSE"
+CONNECTION_ERROR = "CONNECTION_ERROR"
+MICROPHONE_ERROR = "MICROPHONE_ERROR"
+SPEAKER_ERROR = "SPEAKER_ERROR"
+DISCONNECTED = "DISCONNECTED"
+
+STATUS_CODES: dict[int, str] = {
+    400: INVALID_REQUEST,
+    401: UNAUTHORIZED,
+    402: INSUFFICIENT_CREDITS,
+    403: DOMAIN_NOT_ALLOWED,
+    404: ASSISTANT_NOT_FOUND,
+    429: RATE_LIMITED,
+    500: SERVER_ERROR,
+}
+
+# Technical messages for the log when the server gives none of its own.
+DEFAULT_MESSAGES: dict[str, str] = {
+    INVALID_REQUEST: "Invalid request",
+    UNAUTHORIZED: "Invalid API key",
+    INSUFFICIENT_CREDITS: "Insufficient credits",
+    DOMAIN_NOT_ALLOWED: "Domain not in allowed list",
+    ASSISTANT_NOT_FOUND: "Assistant not found",
+    RATE_LIMITED: "Rate limited",
+    SERVER_ERROR: "Internal server error",
+    INVALID_RESPONSE: "Invalid response from the API",
+    CONNECTION_ERROR: "Connection failed",
+    MICROPHONE_ERROR: "Microphone unavailable",
+    SPEAKER_ERROR: "No output device",
+    DISCONNECTED: "Disconnected",
+}
+
+USER_MESSAGES: dict[str, dict[Lang, str]] = {
+    INVALID_REQUEST: {
+        "tr": "İstek parametreleri hatalı. Lütfen destek ekibiyle iletişime geçin.",
+        "en": "The request parameters are wrong. Please contact support.",
+    },
+    UNAUTHORIZED: {
+        "tr": "Kimlik doğrulama hatası. API anahtarınızı kontrol edin.",
+        "en": "Authentication failed. Check your API key.",
+    },
+    INSUFFICIENT_CREDITS: {
+        "tr": "Arama başlatmak için yeterli krediniz yok.",
+        "en": "Not enough credits to start a call.",
+    },
+    DOMAIN_NOT_ALLOWED: {
+        "tr": "Bu kaynak (Origin) anahtarın izinli alan adları arasında değil. "
+        "İzinli bir alan adını --origin ile verin.",
+        "en": "This origin is not in the key's allowed domains. "
+        "Pass an allowed one with --origin.",
+    },
+    ASSISTANT_NOT_FOUND: {
+        "tr": "Asistan bulunamadı. Lütfen destek ekibiyle iletişime geçin.",
+        "en": "Assistant not found. Please contact support.",
+    },
+    RATE_LIMITED: {
+        "tr": "Çok fazla arama yapıldı. Lütfen biraz bekleyip tekrar deneyin.",
+        "en": "Too many calls. Please wait a moment and try again.",
+    },
+    SERVER_ERROR: {
+        "tr": "Sunucu hatası. Lütfen daha sonra tekrar deneyin.",
+        "en": "Server error. Please try again later.",
+    },
+    UNKNOWN_ERROR: {
+        "tr": "Beklenmeyen bir hata oluştu. Lütfen daha sonra tekrar deneyin.",
+        "en": "An unexpected error occurred. Please try again later.",
+    },
+    INVALID_RESPONSE: {
+        "tr": "Sunucudan geçersiz bir yanıt geldi. Lütfen daha sonra tekrar deneyin.",
+        "en": "The server sent an invalid response. Please try again later.",
+    },
+    CONNECTION_ERROR: {
+        "tr": "Bağlantı kurulamadı. İnternet bağlantınızı kontrol edin.",
+        "en": "Could not connect. Check your internet connection.",
+    },
+    MICROPHONE_ERROR: {
+        "tr": "Mikrofon açılamadı. Arama yalnızca dinleme modunda devam ediyor.",
+        "en": "The microphone could not be opened. The call continues listen-only.",
+    },
+    SPEAKER_ERROR: {
+        "tr": "Ses çıkış aygıtı bulunamadı. Arama başlatılamıyor.",
+        "en": "No audio output device found. The call cannot start.",
+    },
+    DISCONNECTED: {
+        "tr": "Bağlantı kesildi. Lütfen aramayı yeniden başlatın.",
+        "en": "The connection was lost. Please start the call again.",
+    },
+}
+
+
+def user_message(code: str, lang: Lang, *, retry_after: float | None = None) -> str:
+    """The message for the screen, in the user's language."""
+    messages = USER_MESSAGES.get(code, USER_MESSAGES[UNKNOWN_ERROR])
+    text = messages.get(lang, messages["en"])
+    if code == RATE_LIMITED and retry_after is not None:
+        seconds = max(1, round(retry_after))
+        text += f" ({seconds} sn sonra)" if lang == "tr" else f" (retry in {seconds} s)"
+    return text
+
+
+@dataclass(eq=False)
+class CallError(Exception):
+    """Every failure of a call: a code, a technical message for logs, a message for the user."""
+
+    code: str
+    message: str
+    user_message: str = ""
+    status: int | None = None
+    retry_after: float | None = None
+    lang: Lang = "en"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.user_message:
+            self.user_message = user_message(self.code, self.lang, retry_after=self.retry_after)
+        super().__init__(f"[{self.code}] {self.message}")
+
+    def in_language(self, lang: Lang) -> CallError:
+        """The same error with its user message in another language."""
+        return CallError(
+            code=self.code,
+            message=self.message,
+            status=self.status,
+            retry_after=self.retry_after,
+            lang=lang,
+            details=dict(self.details),
+        )
+
+    @classmethod
+    def of(cls, code: str, message: str | None = None, *, lang: Lang = "en", **kw: Any) -> CallError:
+        return cls(code=code, message=message or DEFAULT_MESSAGES.get(code, code), lang=lang, **kw)
+
+
+def code_for_status(status: int) -> str:
+    return STATUS_CODES.get(status, UNKNOWN_ERROR)

@@ -1,0 +1,212 @@
+"""The typed events a call emits, and the interface every call controller offers.
+
+The TUI and the headless runner consume the same stream; nothing here knows of Textual.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from wespoke_tui.errors import CallError
+
+
+class CallState(enum.StrEnum):
+    IDLE = "idle"
+    REQUESTING_TOKEN = "requesting_token"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    ENDING = "ending"
+    ENDED = "ended"
+    FAILED = "failed"
+
+    @property
+    def in_call(self) -> bool:
+        """True while there is something to hang up."""
+        return self in (
+            CallState.REQUESTING_TOKEN,
+            CallState.CONNECTING,
+            CallState.CONNECTED,
+            CallState.RECONNECTING,
+        )
+
+
+class AgentState(enum.StrEnum):
+    """The `lk.agent.state` participant attribute of LiveKit agents."""
+
+    INITIALIZING = "initializing"
+    IDLE = "idle"
+    LISTENING = "listening"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    state: CallState
+    previous: CallState
+    error: CallError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    """The token request succeeded: what the API said about the call."""
+
+    call_id: str
+    room_name: str | None = None
+    assistant_id: str | None = None
+    assistant_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MicLevel:
+    """RMS and held peak of the microphone in dBFS; measured while muted too."""
+
+    rms_dbfs: float
+    peak_dbfs: float
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantLevel:
+    rms_dbfs: float
+    peak_dbfs: float
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantSpeaking:
+    speaking: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    state: AgentState
+
+
+@dataclass(frozen=True, slots=True)
+class MuteChanged:
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptItem:
+    """One message of the conversation; `added` the first time its id is seen, then `updated`."""
+
+    id: str
+    role: str  # user | assistant | system | tool
+    text: str
+    final: bool
+    added: bool
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEvent:
+    phase: str  # start | complete | failed | delayed
+    tool_name: str
+    tool_type: str | None = None
+    details: Any = None
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsEvent:
+    latency_ms: float | None = None
+    duration_s: float | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BargeIn:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnding:
+    reason: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """An error the user should see. `fatal` ones come with the move to `failed`."""
+
+    error: CallError
+    fatal: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectAttempt:
+    attempt: int
+    max_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    remaining: int | None
+    limit: int | None
+    reset_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioHealth:
+    """Counters of the audio engine, sent about once a second during a call."""
+
+    playback_underruns: int = 0
+    playback_overruns: int = 0
+    capture_dropped_frames: int = 0
+    capture_queue_depth: int = 0
+    playback_queue_ms: float = 0.0
+
+
+CallEvent = (
+    StateChanged
+    | CallStarted
+    | MicLevel
+    | AssistantLevel
+    | AssistantSpeaking
+    | AgentStateChanged
+    | MuteChanged
+    | TranscriptItem
+    | ToolEvent
+    | MetricsEvent
+    | BargeIn
+    | CallEnding
+    | ErrorEvent
+    | ReconnectAttempt
+    | RateLimitInfo
+    | AudioHealth
+)
+
+
+class CallController(Protocol):
+    """What the UI and the headless runner drive: `CallSession` and the offline demo both."""
+
+    @property
+    def state(self) -> CallState: ...
+
+    @property
+    def muted(self) -> bool: ...
+
+    def events(self) -> AsyncIterator[CallEvent]:
+        """The event stream for the controller's whole life (many calls); ends after `aclose()`."""
+        ...
+
+    async def start(self) -> None:
+        """Begin a call: token, room, devices. Returns once connected or failed."""
+        ...
+
+    async def hang_up(self) -> None:
+        """End the call from any state; always leaves the room and closes devices."""
+        ...
+
+    async def set_muted(self, muted: bool) -> None: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def aclose(self) -> None:
+        """Hang up if needed and release everything; the controller is done."""
+        ...
