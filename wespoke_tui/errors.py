@@ -6,8 +6,14 @@ The status → code table and the Turkish wording follow the Wespoke embed examp
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
+
+from wespoke_tui.settings import KEY_PREFIXES, mask_key
 
 Lang = Literal["tr", "en"]
 
@@ -109,13 +115,28 @@ USER_MESSAGES: dict[str, dict[Lang, str]] = {
 }
 
 
-def user_message(code: str, lang: Lang, *, retry_after: float | None = None) -> str:
+# The server's own text is shown to the user (400 only, as the contract says) cut to this length.
+SERVER_MESSAGE_LIMIT = 200
+
+
+def user_message(
+    code: str,
+    lang: Lang,
+    *,
+    retry_after: float | None = None,
+    status: int | None = None,
+    server_message: str | None = None,
+) -> str:
     """The message for the screen, in the user's language."""
     messages = USER_MESSAGES.get(code, USER_MESSAGES[UNKNOWN_ERROR])
     text = messages.get(lang, messages["en"])
     if code == RATE_LIMITED and retry_after is not None:
         seconds = max(1, round(retry_after))
         text += f" ({seconds} sn sonra)" if lang == "tr" else f" (retry in {seconds} s)"
+    if code == INVALID_REQUEST and server_message:
+        text += f" ({_one_line(server_message, SERVER_MESSAGE_LIMIT)})"
+    if code == UNKNOWN_ERROR and status is not None:
+        text += f" (HTTP {status})"
     return text
 
 
@@ -133,7 +154,13 @@ class CallError(Exception):
 
     def __post_init__(self) -> None:
         if not self.user_message:
-            self.user_message = user_message(self.code, self.lang, retry_after=self.retry_after)
+            self.user_message = user_message(
+                self.code,
+                self.lang,
+                retry_after=self.retry_after,
+                status=self.status,
+                server_message=self.details.get("server_message"),
+            )
         super().__init__(f"[{self.code}] {self.message}")
 
     def in_language(self, lang: Lang) -> CallError:
@@ -154,3 +181,110 @@ class CallError(Exception):
 
 def code_for_status(status: int) -> str:
     return STATUS_CODES.get(status, UNKNOWN_ERROR)
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every secret (API key, LiveKit token) replaced by its mask.
+
+    A key's part after `pk_live_`/`pk_test_` is a secret on its own too: a server may echo it bare.
+    """
+    for secret in secrets:
+        if not secret:
+            continue
+        text = text.replace(secret, mask_key(secret))
+        prefix = next((p for p in KEY_PREFIXES if secret.startswith(p)), "")
+        bare = secret[len(prefix):]
+        if prefix and len(bare) >= 8:
+            text = text.replace(bare, mask_key(bare))
+    return text
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """A `Retry-After` header: delay-seconds or an HTTP date. None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf from "nan", "inf"
+        return None
+    return max(0.0, seconds)
+
+
+def _error_object(body: bytes) -> dict[str, Any]:
+    """The `error` object of a contract error body; {} for anything else (HTML, empty, junk)."""
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    err = doc.get("error")
+    if isinstance(err, dict):
+        return err
+    if isinstance(err, str):  # some proxies answer {"error": "text"}
+        return {"message": err}
+    return {}
+
+
+def error_from_response(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    *,
+    lang: Lang = "en",
+    secrets: Iterable[str | None] = (),
+) -> CallError:
+    """Map a failed HTTP answer to a CallError by its status, whatever its body looks like.
+
+    The server's own `error.message` is kept (scrubbed of `secrets`) for the log; `retryAfter`
+    comes from the body, else from the `Retry-After` header.
+    """
+    secrets = tuple(secrets)
+    code = code_for_status(status)
+    err = _error_object(body)
+    raw_message = err.get("message")
+    server_message = (
+        scrub(_one_line(raw_message, 1000), secrets) if isinstance(raw_message, str) and raw_message.strip() else None
+    )
+    if code == UNKNOWN_ERROR:
+        message = f"HTTP {status}" + (f": {server_message}" if server_message else "")
+    else:
+        message = server_message or DEFAULT_MESSAGES[code]
+
+    retry_after: float | None = None
+    details: dict[str, Any] = {}
+    if code == RATE_LIMITED:
+        body_retry = err.get("retryAfter")
+        if isinstance(body_retry, (int, float)) and not isinstance(body_retry, bool) and body_retry >= 0:
+            retry_after = float(body_retry)
+        else:
+            header = None
+            for name, value in (headers or {}).items():
+                if name.lower() == "retry-after":
+                    header = value
+            retry_after = parse_retry_after(header)
+        reset_at = err.get("resetAt")
+        if isinstance(reset_at, str):
+            details["reset_at"] = reset_at[:64]
+    server_code = err.get("code")
+    if isinstance(server_code, str):
+        details["server_code"] = scrub(server_code[:64], secrets)
+    if server_message and code == INVALID_REQUEST:
+        details["server_message"] = server_message
+    return CallError(
+        code=code, message=message, status=status, retry_after=retry_after, lang=lang, details=details
+    )
