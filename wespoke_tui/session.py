@@ -1,0 +1,506 @@
+"""`CallSession`: one Wespoke call at a time over a real LiveKit room, as a stream of events.
+
+The session owns the state machine, the room, the audio devices (through `AudioBackend`) and
+the API client; it knows nothing of Textual. The TUI and the headless runner drive it the same
+way (`CallController`).
+
+Rules it keeps whatever happens:
+- a hang-up works from every state and always ends with the room left and the devices closed;
+- an in-flight `Room.connect` is never cancelled (the FFI can panic, python-sdks #784): a
+  hang-up during connect lets it finish or fail, then disconnects at once;
+- `Room.disconnect()` is bounded by a timeout (after the server removed the room it may never
+  answer, python-sdks #199), and every task of ours ends regardless;
+- `/end` is sent after the disconnect, in the background, and never delays the hang-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from livekit import rtc
+
+from wespoke_tui.api import CallToken, WespokeClient
+from wespoke_tui.audio.base import FRAME_SAMPLES, SAMPLE_RATE, AudioBackend
+from wespoke_tui.audio.meter import LevelMeter, RateLimiter
+from wespoke_tui.errors import CONNECTION_ERROR, MICROPHONE_ERROR, SPEAKER_ERROR, UNKNOWN_ERROR, CallError
+from wespoke_tui.events import (
+    AssistantLevel,
+    AssistantSpeaking,
+    AudioHealth,
+    CallEvent,
+    CallStarted,
+    CallState,
+    ErrorEvent,
+    MicLevel,
+    MuteChanged,
+    RateLimitInfo,
+    StateChanged,
+)
+from wespoke_tui.session_audio import TrackMixer
+from wespoke_tui.session_call import (
+    CONNECT_ATTEMPTS,
+    CONNECT_BACKOFF,
+    CONNECT_BASE_DELAY_S,
+    CONNECT_TIMEOUT_S,
+    DEVICE_CLOSE_TIMEOUT_S,
+    DISCONNECT_TIMEOUT_S,
+    HEALTH_INTERVAL_S,
+    METER_HZ,
+    MIC_TRACK_NAME,
+    POLL_INTERVAL_S,
+        SOURCE_QUEUE_MS,
+    STREAM_CAPACITY_FRAMES,
+    STREAM_CLOSE_TIMEOUT_S,
+    CallParts,
+    HungUp,
+    close_stream,
+    is_auth_failure,
+    logged,
+    register_secret,
+    scrub_token,
+)
+from wespoke_tui.session_data import DataHandler
+from wespoke_tui.session_room import RoomEvents
+from wespoke_tui.session_stream import EventStream
+from wespoke_tui.settings import Settings
+
+log = logging.getLogger("wespoke_tui.session")
+
+class CallSession(RoomEvents):
+    """The call controller over LiveKit. One call at a time; many calls in a row."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend_factory: Callable[[], AudioBackend],
+        client_factory: Callable[[], WespokeClient] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._backend_factory = backend_factory
+        self._client_factory = client_factory or self._default_client
+        self._client: WespokeClient | None = None
+        self._stream = EventStream()
+        self._state = CallState.IDLE
+        self._muted = False
+        self._call: CallParts | None = None
+        self._backend: AudioBackend | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._mic_meter = LevelMeter()
+        self._assistant_meter = LevelMeter()
+        self._mic_limiter = RateLimiter(METER_HZ)
+        self._assistant_limiter = RateLimiter(METER_HZ)
+        self.last_setup_s: float | None = None  # token request → connected, for measurements
+
+    # ------------------------------------------------------------------ CallController
+
+    @property
+    def state(self) -> CallState:
+        return self._state
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    @property
+    def call_id(self) -> str | None:
+        call = self._call
+        return call.token.call_id if call and call.token else None
+
+    @property
+    def room(self) -> rtc.Room | None:
+        """The live room of the current call (for diagnostics and tests)."""
+        return self._call.room if self._call else None
+
+    def events(self) -> AsyncIterator[CallEvent]:
+        return aiter(self._stream)
+
+    async def start(self) -> None:
+        if self._closed or self._state.in_call or self._state == CallState.ENDING:
+            return
+        call = CallParts()
+        self._call = call
+        self._mic_meter.reset()
+        self._assistant_meter.reset()
+        setup = asyncio.get_running_loop().create_task(self._setup(call), name="call-setup")
+        try:
+            # Shielded: cancelling start() must never cancel a Room.connect in flight.
+            await asyncio.shield(setup)
+        except asyncio.CancelledError:
+            call.hangup.set()
+            if call.token_task is not None:
+                call.token_task.cancel()
+            raise
+
+    async def hang_up(self) -> None:
+        call = self._call
+        if call is None or call.done.is_set():
+            return
+        if not call.hangup.is_set():
+            call.hangup.set()
+            if self._state in (CallState.REQUESTING_TOKEN, CallState.CONNECTING, CallState.CONNECTED, CallState.RECONNECTING):
+                self._set_state(CallState.ENDING)
+            if call.token_task is not None and not call.token_task.done():
+                call.token_task.cancel()
+            if call.setup_finished:
+                self._spawn(self._teardown(call, None))
+        # Setup (if still running) sees the flag at its next step and tears down itself.
+        await call.done.wait()
+
+    async def set_muted(self, muted: bool) -> None:
+        if muted == self._muted:
+            return
+        self._muted = muted
+        call = self._call
+        if call is not None and call.source is not None and muted:
+            call.source.clear_queue()  # what is queued but not sent yet is not sent
+        if call is not None and call.mic_track is not None:
+            with contextlib.suppress(Exception):
+                call.mic_track.mute() if muted else call.mic_track.unmute()
+        self._emit(MuteChanged(muted))
+        if call is not None and call.token and call.token.call_id and self._state in (CallState.CONNECTED, CallState.RECONNECTING):
+            self._spawn(self._tell_api_muted(call.token.call_id, muted))
+
+    async def send_text(self, text: str) -> None:
+        text = text.strip()
+        call = self._call
+        if not text or call is None or call.token is None or not call.token.call_id:
+            return
+        if call.data is not None:
+            for event in call.data.typed_line(text):
+                self._emit(event)
+        try:
+            await self._api().send_message(call.token.call_id, text)
+        except CallError as exc:
+            log.warning("sending a message failed: %s", exc)
+            self._emit(ErrorEvent(exc, fatal=False))
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        await self.hang_up()
+        self._closed = True
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=3.0)
+        for task in list(self._background):
+            task.cancel()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.aclose()
+            self._client = None
+        self._stream.close()
+
+    # ------------------------------------------------------------------ setup
+
+    def _default_client(self) -> WespokeClient:
+        s = self._settings
+        return WespokeClient(s.api_url, s.api_key or "", origin=s.origin, lang=s.lang)
+
+    def _api(self) -> WespokeClient:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    async def _setup(self, call: CallParts) -> None:
+        started = time.monotonic()
+        try:
+            self._set_state(CallState.REQUESTING_TOKEN)
+            token = await self._fetch_token(call)
+            if token is None or call.hangup.is_set():
+                return await self._teardown(call, None)
+            call.token = token
+            register_secret(token.token)
+            self._emit(
+                CallStarted(
+                    call_id=token.call_id or "",
+                    room_name=token.room_name,
+                    assistant_id=token.assistant.id,
+                    assistant_name=token.assistant.name,
+                )
+            )
+            if token.rate_limit is not None:
+                rl = token.rate_limit
+                self._emit(RateLimitInfo(remaining=rl.remaining, limit=rl.limit, reset_at=rl.reset_at))
+            self._set_state(CallState.CONNECTING)
+            call.data = DataHandler()
+            room = await self._connect(call, token)
+            call.room = room
+            if call.hangup.is_set():
+                return await self._teardown(call, None)
+            await self._open_audio(call)
+            if call.hangup.is_set():
+                return await self._teardown(call, None)
+            self._start_call_tasks(call)
+            call.setup_finished = True
+            self.last_setup_s = time.monotonic() - started
+            log.info("call %s connected in %.2f s", token.call_id, self.last_setup_s)
+            self._set_state(CallState.CONNECTED)
+            if self._muted and token.call_id:  # muted before the call was up: the API learns now
+                self._spawn(self._tell_api_muted(token.call_id, True))
+            self._scan_participants(call)
+        except HungUp:
+            await self._teardown(call, None)
+        except CallError as exc:
+            await self._teardown(call, exc.in_language(self._settings.lang))
+        except Exception as exc:  # never a traceback at the user: log it, fail the call
+            log.exception("call setup failed")
+            await self._teardown(call, CallError.of(UNKNOWN_ERROR, f"setup failed: {type(exc).__name__}", lang=self._settings.lang))
+        finally:
+            call.setup_finished = True
+
+    async def _fetch_token(self, call: CallParts) -> CallToken | None:
+        s = self._settings
+        if not s.assistant_id:
+            raise CallError.of("INVALID_REQUEST", "no assistant id", lang=s.lang)
+        call.token_task = asyncio.get_running_loop().create_task(
+            self._api().create_token(s.assistant_id, s.token_metadata(), s.assistant_overrides())
+        )
+        await asyncio.wait({call.token_task})
+        if call.token_task.cancelled():
+            return None
+        return call.token_task.result()
+
+    async def _connect(self, call: CallParts, token: CallToken) -> rtc.Room:
+        last_error: BaseException | None = None
+        for attempt in range(1, CONNECT_ATTEMPTS + 1):
+            room = rtc.Room()
+            self._wire_room(call, room)
+            try:
+                await room.connect(token.url, token.token, rtc.RoomOptions(auto_subscribe=True, connect_timeout=CONNECT_TIMEOUT_S))
+                return room
+            except rtc.ConnectError as exc:
+                last_error = exc
+                log.warning("connect attempt %d/%d failed: %s", attempt, CONNECT_ATTEMPTS, scrub_token(str(exc), token))
+                if is_auth_failure(exc) or attempt == CONNECT_ATTEMPTS or call.hangup.is_set():
+                    break
+                delay = CONNECT_BASE_DELAY_S * CONNECT_BACKOFF ** (attempt - 1)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(call.hangup.wait(), delay)
+                if call.hangup.is_set():
+                    break
+        if call.hangup.is_set():
+            raise HungUp()
+        message = scrub_token(str(last_error), token) if last_error else "connect failed"
+        raise CallError.of(CONNECTION_ERROR, f"room connect failed: {message}", lang=self._settings.lang)
+
+    async def _open_audio(self, call: CallParts) -> None:
+        backend = self._backend_factory()
+        self._backend = backend
+        output = backend.open_output()
+        try:
+            await output.start()
+        except CallError as exc:
+            raise CallError.of(SPEAKER_ERROR, exc.message, lang=self._settings.lang) from None
+        except Exception as exc:
+            raise CallError.of(SPEAKER_ERROR, f"output failed: {type(exc).__name__}: {exc}", lang=self._settings.lang) from None
+        call.output = output
+        call.mixer = TrackMixer(self._play_frame)
+        for track in list(call.pending_tracks.values()):
+            self._start_playback(call, track)
+        call.pending_tracks.clear()
+
+        mic = backend.open_input()
+        try:
+            await mic.start()
+        except Exception as exc:
+            message = exc.message if isinstance(exc, CallError) else f"{type(exc).__name__}: {exc}"
+            error = CallError.of(MICROPHONE_ERROR, message, lang=self._settings.lang)
+            log.warning("microphone unavailable, listen-only: %s", message)
+            self._emit(ErrorEvent(error, fatal=False))
+            with contextlib.suppress(Exception):
+                await mic.aclose()
+            return
+        call.input = mic
+        assert call.room is not None
+        call.source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=SOURCE_QUEUE_MS)
+        call.mic_track = rtc.LocalAudioTrack.create_audio_track(MIC_TRACK_NAME, call.source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        await call.room.local_participant.publish_track(call.mic_track, options)
+        if self._muted:
+            call.mic_track.mute()
+
+    def _start_call_tasks(self, call: CallParts) -> None:
+        if call.input is not None:
+            self._call_task(call, self._pump_mic(call), "mic-pump")
+        self._call_task(call, self._report_health(call), "audio-health")
+        if call.token is not None and call.token.call_id:
+            self._call_task(call, self._poll_messages(call), "poll-messages")
+
+    # ------------------------------------------------------------------ audio paths
+
+    def _start_playback(self, call: CallParts, track: rtc.RemoteAudioTrack) -> None:
+        if track.sid in call.streams or call.mixer is None:
+            return
+        stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1, capacity=STREAM_CAPACITY_FRAMES)
+        call.streams[track.sid] = stream
+        call.mixer.add_track(track.sid)
+        self._call_task(call, self._play_track(call, track.sid, stream), f"play-{track.sid}")
+
+    def _stop_playback(self, call: CallParts, track_sid: str) -> None:
+        call.pending_tracks.pop(track_sid, None)
+        stream = call.streams.pop(track_sid, None)
+        if call.mixer is not None:
+            call.mixer.remove_track(track_sid)
+        if stream is not None:
+            self._spawn(close_stream(stream))
+
+    async def _play_track(self, call: CallParts, track_sid: str, stream: rtc.AudioStream) -> None:
+        async for event in stream:
+            frame = event.frame
+            samples = np.frombuffer(frame.data, dtype=np.int16)
+            if frame.num_channels > 1:
+                samples = samples.reshape(-1, frame.num_channels)[:, 0]
+            if call.mixer is not None:
+                call.mixer.push(track_sid, samples)
+
+    def _play_frame(self, frame: np.ndarray) -> None:
+        call = self._call
+        if call is None or call.output is None:
+            return
+        call.output.write(frame)
+        level = self._assistant_meter.update(frame)
+        if self._assistant_limiter.ready(time.monotonic()):
+            self._emit(AssistantLevel(level.rms_dbfs, level.peak_dbfs))
+
+    async def _pump_mic(self, call: CallParts) -> None:
+        assert call.input is not None
+        try:
+            async for frame in call.input.frames():
+                level = self._mic_meter.update(frame)
+                if self._mic_limiter.ready(time.monotonic()):
+                    self._emit(MicLevel(level.rms_dbfs, level.peak_dbfs, self._muted))
+                if self._muted or call.source is None:
+                    continue  # muted: not one frame more reaches the room
+                audio = rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, FRAME_SAMPLES)
+                await call.source.capture_frame(audio)
+        except CallError as exc:
+            log.warning("microphone stopped: %s", exc)
+            self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, exc.message, lang=self._settings.lang), fatal=False))
+
+    async def _report_health(self, call: CallParts) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+            if self._backend is None:
+                continue
+            try:
+                counters = self._backend.health()
+            except Exception:
+                log.debug("audio health unavailable", exc_info=True)
+                continue
+            self._emit(
+                AudioHealth(
+                    playback_underruns=int(counters.get("playback_underruns", 0)),
+                    playback_overruns=int(counters.get("playback_overruns", 0)),
+                    capture_dropped_frames=int(counters.get("capture_dropped_frames", 0)),
+                    capture_queue_depth=int(counters.get("capture_queue_depth", 0)),
+                    playback_queue_ms=float(counters.get("playback_queue_ms", 0.0)),
+                )
+            )
+
+    async def _poll_messages(self, call: CallParts) -> None:
+        """The web SDK's fallback for data messages lost on the way: the history, every 2 s."""
+        assert call.token is not None and call.token.call_id and call.data is not None
+        while True:
+            await asyncio.sleep(POLL_INTERVAL_S)
+            try:
+                messages = await self._api().list_messages(call.token.call_id)
+            except CallError as exc:
+                log.info("message poll failed: %s", exc)
+                continue
+            for event in call.data.history(messages):
+                self._emit(event)
+
+    async def _tell_api_muted(self, call_id: str, muted: bool) -> None:
+        try:
+            await self._api().set_muted(call_id, muted)
+        except CallError as exc:
+            log.warning("telling the API about mute=%s failed: %s", muted, exc)
+
+    async def _send_end(self, call_id: str) -> None:
+        try:
+            await self._api().end_call(call_id)
+        except CallError as exc:
+            log.info("/end failed (the disconnect already ended the call): %s", exc)
+
+    # ------------------------------------------------------------------ teardown
+
+    async def _teardown(self, call: CallParts, error: CallError | None) -> None:
+        """Leave the room, then close everything; ends in `ended` or `failed(error)`. Runs once."""
+        if call.torn_down:
+            await call.done.wait()
+            return
+        call.torn_down = True
+        call.hangup.set()
+        if error is None and self._state != CallState.ENDING:
+            self._set_state(CallState.ENDING)
+        current = asyncio.current_task()
+        mic_tasks = [t for t in call.tasks if t.get_name() == "mic-pump" and t is not current]
+        for task in mic_tasks:
+            task.cancel()
+        room = call.room
+        if room is not None:
+            try:
+                await asyncio.wait_for(room.disconnect(), DISCONNECT_TIMEOUT_S)
+            except (asyncio.TimeoutError, Exception) as exc:
+                log.warning("room disconnect did not finish cleanly: %s", type(exc).__name__)
+        if call.token is not None and call.token.call_id:
+            self._spawn(self._send_end(call.token.call_id))
+        for task in list(call.tasks):
+            if task is not current:
+                task.cancel()
+        others = [t for t in call.tasks if t is not current]
+        if others:
+            await asyncio.wait(others, timeout=STREAM_CLOSE_TIMEOUT_S)
+        for sid in list(call.streams):
+            self._stop_playback(call, sid)
+        if call.source is not None:
+            with contextlib.suppress(Exception):
+                await call.source.aclose()
+        for device in (call.input, call.output):
+            if device is not None:
+                try:
+                    await asyncio.wait_for(device.aclose(), DEVICE_CLOSE_TIMEOUT_S)
+                except (asyncio.TimeoutError, Exception) as exc:
+                    log.warning("closing an audio device failed: %s", type(exc).__name__)
+        if call.room is not None:
+            with contextlib.suppress(Exception):
+                call.room.unregister_text_stream_handler("lk.transcription")
+        if call.assistant_speaking:
+            call.assistant_speaking = False
+            self._emit(AssistantSpeaking(False))
+        if error is None:
+            self._set_state(CallState.ENDED)
+        else:
+            self._emit(ErrorEvent(error, fatal=True))
+            self._set_state(CallState.FAILED, error)
+        call.done.set()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _set_state(self, state: CallState, error: CallError | None = None) -> None:
+        if state == self._state:
+            return
+        previous, self._state = self._state, state
+        log.info("state %s → %s", previous, state)
+        self._emit(StateChanged(state=state, previous=previous, error=error))
+
+    def _emit(self, event: CallEvent) -> None:
+        self._stream.put(event)
+
+    def _call_task(self, call: CallParts, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(logged(coro, name), name=name)
+        call.tasks.add(task)
+        task.add_done_callback(call.tasks.discard)
+        return task
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(logged(coro, "background"))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task

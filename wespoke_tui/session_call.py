@@ -1,0 +1,125 @@
+"""What one call holds, the connect policy, and small helpers of `CallSession`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from livekit import rtc
+
+from wespoke_tui.api import CallToken
+from wespoke_tui.audio.base import AudioInput, AudioOutput
+from wespoke_tui.errors import CallError
+from wespoke_tui.session_audio import TrackMixer
+from wespoke_tui.session_data import DataHandler
+
+log = logging.getLogger("wespoke_tui.session")
+
+MIC_TRACK_NAME = "microphone"
+# The AudioSource queue: just enough to absorb scheduling jitter; anything deeper is latency.
+SOURCE_QUEUE_MS = 50
+# Remote audio frames buffered per track before the oldest are dropped (20 × 10 ms).
+STREAM_CAPACITY_FRAMES = 20
+# The Wespoke web SDK's connect policy: 3 attempts, waiting 2 s × 1.5^(n−1) between them.
+CONNECT_ATTEMPTS = 3
+CONNECT_BASE_DELAY_S = 2.0
+CONNECT_BACKOFF = 1.5
+CONNECT_TIMEOUT_S = 5.0
+DISCONNECT_TIMEOUT_S = 2.0
+STREAM_CLOSE_TIMEOUT_S = 1.0
+DEVICE_CLOSE_TIMEOUT_S = 2.0
+METER_HZ = 30.0
+HEALTH_INTERVAL_S = 1.0
+POLL_INTERVAL_S = 2.0
+
+
+def reconnect_schedule() -> list[float]:
+    """Seconds waited before attempts 2..n; also the watchdog's pacing of a reconnect."""
+    return [CONNECT_BASE_DELAY_S * CONNECT_BACKOFF ** (n - 1) for n in range(1, CONNECT_ATTEMPTS)]
+
+
+def is_assistant(participant: rtc.RemoteParticipant) -> bool:
+    """The contract's rule: metadata `role == "assistant"`, else `agent`/`assistant` in the identity."""
+    try:
+        meta = json.loads(participant.metadata) if participant.metadata else None
+    except ValueError:
+        meta = None
+    if isinstance(meta, dict) and meta.get("role") == "assistant":
+        return True
+    identity = participant.identity.lower()
+    return "agent" in identity or "assistant" in identity
+
+
+def is_auth_failure(error: BaseException) -> bool:
+    """A connect error the signal server gave for a bad token (401/403): retrying cannot help."""
+    text = str(error).lower()
+    return any(mark in text for mark in ("401", "403", "unauthorized", "forbidden", "invalid token"))
+
+
+class CallParts:
+    """Everything one call holds; dropped whole when the call ends."""
+
+    def __init__(self) -> None:
+        self.hangup = asyncio.Event()
+        self.done = asyncio.Event()
+        self.setup_finished = False
+        self.torn_down = False
+        self.token_task: asyncio.Task[CallToken] | None = None
+        self.token: CallToken | None = None
+        self.room: rtc.Room | None = None
+        self.input: AudioInput | None = None
+        self.output: AudioOutput | None = None
+        self.source: rtc.AudioSource | None = None
+        self.mic_track: rtc.LocalAudioTrack | None = None
+        self.mixer: TrackMixer | None = None
+        self.streams: dict[str, rtc.AudioStream] = {}
+        self.pending_tracks: dict[str, rtc.RemoteAudioTrack] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.assistant_identity: str | None = None
+        self.assistant_speaking = False
+        self.call_ending_seen = False
+        self.reconnect_attempt = 0
+        self.reconnect_watchdog: asyncio.Task[None] | None = None
+        self.data: DataHandler | None = None
+
+
+class HungUp(CallError):
+    """Internal: the user hung up while the connect was being retried."""
+
+    def __init__(self) -> None:
+        super().__init__(code="HUNG_UP", message="hung up during connect")
+
+
+async def logged(coro: Awaitable[Any], name: str) -> Any:
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("task %s failed", name)
+        return None
+
+
+async def close_stream(stream: rtc.AudioStream) -> None:
+    try:
+        await asyncio.wait_for(stream.aclose(), STREAM_CLOSE_TIMEOUT_S)
+    except (asyncio.TimeoutError, Exception) as exc:
+        log.warning("audio stream did not close cleanly: %r", exc)
+
+
+def scrub_token(text: str, token: CallToken) -> str:
+    return text.replace(token.token, "<token>") if token.token else text
+
+
+def register_secret(secret: str) -> None:
+    """Hand the LiveKit token to the log redactor, if the logging module is there."""
+    try:
+        from wespoke_tui.logs import register_secret
+    except ImportError:
+        return
+    with contextlib.suppress(Exception):
+        register_secret(secret)

@@ -1,0 +1,181 @@
+"""The room's events for `CallSession`: the assistant, its tracks, its data, reconnection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from livekit import rtc
+
+from wespoke_tui.errors import DISCONNECTED, CallError
+from wespoke_tui.events import (
+    AgentState,
+    AgentStateChanged,
+    AssistantSpeaking,
+    BargeIn,
+    CallEnding,
+    CallState,
+    ReconnectAttempt,
+)
+from wespoke_tui.session_call import CONNECT_ATTEMPTS, CONNECT_BACKOFF, CallParts, is_assistant, reconnect_schedule
+
+log = logging.getLogger("wespoke_tui.session")
+
+
+class RoomEvents:
+    """Mixed into `CallSession`: turns what the room reports into call events."""
+
+    # Provided by CallSession.
+    _settings: Any
+    _state: CallState
+    _emit: Callable[[Any], None]
+    _set_state: Callable[..., None]
+    _call_task: Callable[..., asyncio.Task[Any]]
+    _spawn: Callable[[Awaitable[Any]], asyncio.Task[Any]]
+    _teardown: Callable[[CallParts, CallError | None], Awaitable[None]]
+    _start_playback: Callable[[CallParts, rtc.RemoteAudioTrack], None]
+    _stop_playback: Callable[[CallParts, str], None]
+
+    # ------------------------------------------------------------------ room events
+
+    def _wire_room(self, call: CallParts, room: rtc.Room) -> None:
+        room.on("participant_connected", lambda p: self._on_participant(call, p))
+        room.on("participant_metadata_changed", lambda p, *_: self._on_participant(call, p))
+        room.on("track_subscribed", lambda track, pub, p: self._on_track_subscribed(call, track, p))
+        room.on("track_unsubscribed", lambda track, pub, p: self._stop_playback(call, track.sid))
+        room.on("participant_disconnected", lambda p: self._on_participant_left(call, p))
+        room.on("active_speakers_changed", lambda speakers: self._on_speakers(call, speakers))
+        room.on("participant_attributes_changed", lambda changed, p: self._on_attributes(call, p))
+        room.on("data_received", lambda packet: self._on_data(call, packet))
+        room.on("reconnecting", lambda: self._on_reconnecting(call))
+        room.on("reconnected", lambda: self._on_reconnected(call))
+        room.on("disconnected", lambda reason: self._on_disconnected(call, reason))
+        room.register_text_stream_handler("lk.transcription", lambda reader, identity: self._on_text_stream(call, reader, identity))
+
+    def _scan_participants(self, call: CallParts) -> None:
+        """Catch an assistant that joined (and published) before we did."""
+        if call.room is None:
+            return
+        for participant in list(call.room.remote_participants.values()):
+            self._on_participant(call, participant)
+            for publication in list(participant.track_publications.values()):
+                track = publication.track
+                if isinstance(track, rtc.RemoteAudioTrack):
+                    self._on_track_subscribed(call, track, participant)
+
+    def _on_participant(self, call: CallParts, participant: rtc.RemoteParticipant) -> None:
+        if call.assistant_identity is None and is_assistant(participant):
+            call.assistant_identity = participant.identity
+            log.info("assistant is %s", participant.identity)
+            self._on_attributes(call, participant)
+
+    def _on_participant_left(self, call: CallParts, participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == call.assistant_identity:
+            call.assistant_identity = None
+            if call.assistant_speaking:
+                call.assistant_speaking = False
+                self._emit(AssistantSpeaking(False))
+
+    def _on_track_subscribed(self, call: CallParts, track: rtc.Track, participant: rtc.RemoteParticipant) -> None:
+        if not isinstance(track, rtc.RemoteAudioTrack) or call.done.is_set():
+            return
+        self._on_participant(call, participant)
+        if participant.identity != call.assistant_identity:
+            return
+        if call.output is None:
+            call.pending_tracks[track.sid] = track
+        else:
+            self._start_playback(call, track)
+
+    def _on_speakers(self, call: CallParts, speakers: list[rtc.Participant]) -> None:
+        speaking = any(p.identity == call.assistant_identity for p in speakers)
+        if speaking != call.assistant_speaking:
+            call.assistant_speaking = speaking
+            self._emit(AssistantSpeaking(speaking))
+
+    def _on_attributes(self, call: CallParts, participant: rtc.Participant) -> None:
+        if participant.identity != call.assistant_identity:
+            return
+        value = participant.attributes.get("lk.agent.state")
+        if value is None:
+            return
+        try:
+            self._emit(AgentStateChanged(AgentState(value)))
+        except ValueError:
+            log.info("unknown agent state %r ignored", value)
+
+    def _on_data(self, call: CallParts, packet: rtc.DataPacket) -> None:
+        if call.data is None:
+            return
+        try:
+            events = call.data.data_packet(packet.data, packet.topic)
+        except Exception:  # the assistant's data must never break the call
+            log.exception("data message dropped")
+            return
+        for event in events:
+            if isinstance(event, BargeIn) and call.output is not None:
+                call.output.clear()  # the user talks: drop the assistant audio not yet played
+            if isinstance(event, CallEnding):
+                call.call_ending_seen = True
+            self._emit(event)
+
+    def _on_text_stream(self, call: CallParts, reader: rtc.TextStreamReader, identity: str) -> None:
+        self._call_task(call, self._read_text_stream(call, reader, identity), "text-stream")
+
+    async def _read_text_stream(self, call: CallParts, reader: rtc.TextStreamReader, identity: str) -> None:
+        if call.data is None:
+            return
+        info = reader.info
+        attributes = info.attributes or {}
+        from_assistant = identity == call.assistant_identity
+        text = ""
+        try:
+            async for chunk in reader:
+                text += chunk
+                for event in call.data.transcription(info.stream_id, text, attributes, closed=False, from_assistant=from_assistant):
+                    self._emit(event)
+        except Exception as exc:  # a stream cut short (e.g. the sender left) keeps what came
+            log.info("transcription stream %s ended early: %s", info.stream_id, exc)
+        for event in call.data.transcription(info.stream_id, text, attributes, closed=True, from_assistant=from_assistant):
+            self._emit(event)
+
+    # ------------------------------------------------------------------ reconnection
+
+    def _on_reconnecting(self, call: CallParts) -> None:
+        if call.hangup.is_set() or call.done.is_set():
+            return
+        if self._state == CallState.CONNECTED:
+            self._set_state(CallState.RECONNECTING)
+        if call.reconnect_watchdog is None or call.reconnect_watchdog.done():
+            call.reconnect_attempt = 0
+            call.reconnect_watchdog = self._call_task(call, self._watch_reconnect(call), "reconnect-watchdog")
+
+    def _on_reconnected(self, call: CallParts) -> None:
+        if call.reconnect_watchdog is not None:
+            call.reconnect_watchdog.cancel()
+            call.reconnect_watchdog = None
+        if self._state == CallState.RECONNECTING and not call.hangup.is_set():
+            self._set_state(CallState.CONNECTED)
+
+    async def _watch_reconnect(self, call: CallParts) -> None:
+        """Counts the SDK's reconnect as the web SDK's 3 attempts and gives up after their time."""
+        for attempt, wait in enumerate([*reconnect_schedule(), reconnect_schedule()[-1] * CONNECT_BACKOFF], 1):
+            call.reconnect_attempt = attempt
+            self._emit(ReconnectAttempt(attempt, CONNECT_ATTEMPTS))
+            await asyncio.sleep(wait)
+        log.warning("the room did not come back after %d attempts", CONNECT_ATTEMPTS)
+        call.reconnect_watchdog = None  # this task is ending; teardown must not wait on it
+        self._spawn(self._teardown(call, CallError.of(DISCONNECTED, "reconnect gave up", lang=self._settings.lang)))
+
+    def _on_disconnected(self, call: CallParts, reason: Any) -> None:
+        if call.hangup.is_set() or call.done.is_set() or not call.setup_finished:
+            return
+        name = rtc.DisconnectReason.Name(reason) if isinstance(reason, int) else str(reason)
+        log.warning("room disconnected by the server: %s", name)
+        if call.call_ending_seen:
+            self._spawn(self._teardown(call, None))
+        else:
+            self._spawn(self._teardown(call, CallError.of(DISCONNECTED, f"room disconnected: {name}", lang=self._settings.lang)))
+
