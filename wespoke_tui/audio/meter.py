@@ -11,17 +11,25 @@ SILENCE_DBFS = -96.0
 FULL_SCALE = 32768.0
 
 
-def rms_dbfs(frame: np.ndarray) -> float:
-    """RMS of an int16 (or float in [-1, 1]) frame in dBFS; a full-scale sine reads -3 dBFS."""
+def mean_square(frame: np.ndarray) -> float:
+    """Mean of the squared samples, full scale = 1.0 (int16 is scaled by 1/32768)."""
     if frame.size == 0:
-        return SILENCE_DBFS
+        return 0.0
     samples = frame.astype(np.float64)
     if frame.dtype == np.int16:
         samples /= FULL_SCALE
-    mean_square = float(np.dot(samples, samples)) / samples.size
-    if mean_square <= 1e-10:
+    return float(np.dot(samples, samples)) / samples.size
+
+
+def power_to_dbfs(power: float) -> float:
+    if power <= 1e-10:
         return SILENCE_DBFS
-    return max(SILENCE_DBFS, 10.0 * math.log10(mean_square))
+    return max(SILENCE_DBFS, 10.0 * math.log10(power))
+
+
+def rms_dbfs(frame: np.ndarray) -> float:
+    """RMS of an int16 (or float in [-1, 1]) frame in dBFS; a full-scale sine reads -3 dBFS."""
+    return power_to_dbfs(mean_square(frame))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +41,9 @@ class Level:
 class LevelMeter:
     """Smoothed RMS with a peak that holds for `hold_s`, then falls at `fall_db_per_s`.
 
-    The smoothing attacks fast and releases slowly, like a VU meter: speech onsets show at
-    once, and the bar does not flicker between syllables.
+    The smoothing runs on the signal power (not on decibels) and attacks fast and releases
+    slowly, like a VU meter: a speech onset shows within a frame or two (a dB-domain average
+    would crawl up from the -96 dB floor), and the bar does not flicker between syllables.
     """
 
     def __init__(
@@ -50,14 +59,15 @@ class LevelMeter:
         self._release = 1.0 - math.exp(-frame_s / release_s)
         self._hold_frames = round(hold_s / frame_s)
         self._fall_per_frame = fall_db_per_s * frame_s
-        self._rms = SILENCE_DBFS
+        self._power = 0.0
         self._peak = SILENCE_DBFS
         self._held = 0
 
     def update(self, frame: np.ndarray) -> Level:
-        level = rms_dbfs(frame)
-        coeff = self._attack if level > self._rms else self._release
-        self._rms += coeff * (level - self._rms)
+        power = mean_square(frame)
+        level = power_to_dbfs(power)
+        coeff = self._attack if power > self._power else self._release
+        self._power += coeff * (power - self._power)
         if level >= self._peak:
             self._peak = level
             self._held = 0
@@ -69,10 +79,10 @@ class LevelMeter:
 
     @property
     def level(self) -> Level:
-        return Level(rms_dbfs=self._rms, peak_dbfs=self._peak)
+        return Level(rms_dbfs=power_to_dbfs(self._power), peak_dbfs=self._peak)
 
     def reset(self) -> None:
-        self._rms = SILENCE_DBFS
+        self._power = 0.0
         self._peak = SILENCE_DBFS
         self._held = 0
 

@@ -1,0 +1,286 @@
+"""Sound devices through PortAudio (sounddevice): listing, choice by index or name, rates, a mic probe.
+
+sounddevice is imported lazily: without the PortAudio library the rest of the app (demo, WAV
+backend, `--help`) still works, and the user gets one clear sentence instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Literal, TextIO
+
+from wespoke_tui.audio.base import SAMPLE_RATE
+from wespoke_tui.errors import MICROPHONE_ERROR, SPEAKER_ERROR, CallError
+
+if TYPE_CHECKING:
+    from wespoke_tui.audio.meter import Level
+    from wespoke_tui.settings import Settings
+
+Kind = Literal["input", "output"]
+
+log = logging.getLogger(__name__)
+
+PORTAUDIO_MISSING = (
+    "PortAudio is not available ({reason}). Install it (Debian/Ubuntu: apt install libportaudio2; "
+    "macOS: brew install portaudio) or use --demo."
+)
+
+
+class AudioUnavailable(RuntimeError):
+    """PortAudio (the native library under sounddevice) cannot be loaded."""
+
+
+def sounddevice() -> ModuleType:
+    """The sounddevice module, or `AudioUnavailable` with a readable reason."""
+    try:
+        import sounddevice as sd
+    except (OSError, ImportError) as exc:
+        raise AudioUnavailable(PORTAUDIO_MISSING.format(reason=exc)) from None
+    _route_alsa_errors_to_log()
+    return sd
+
+
+# ALSA prints its errors ("ALSA lib pcm.c: underrun occurred") straight to stderr, which would
+# scribble over the TUI; its handler is process-wide, so we point it at our log once.
+_ALSA_ERROR_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
+_alsa_handler: object | None = None
+
+
+def _log_alsa_error(filename: bytes | None, line: int, function: bytes | None, err: int, fmt: bytes | None) -> None:
+    log.debug("ALSA %s:%d %s: %s (%d)", (filename or b"").decode(errors="replace"), line,
+              (function or b"").decode(errors="replace"), (fmt or b"").decode(errors="replace"), err)
+
+
+@contextlib.contextmanager
+def native_stderr_to_log() -> Iterator[None]:
+    """While opening a stream, PortAudio prints its failures ("Expression ... failed") to fd 2,
+    under the TUI's screen: send them to the log instead."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace").strip()
+            if text:
+                log.debug("PortAudio: %s", " | ".join(text.splitlines()))
+
+
+def _route_alsa_errors_to_log() -> None:
+    global _alsa_handler
+    if _alsa_handler is not None or not sys.platform.startswith("linux"):
+        return
+    name = ctypes.util.find_library("asound")
+    if name is None:
+        return
+    try:
+        handler = _ALSA_ERROR_HANDLER(_log_alsa_error)
+        ctypes.CDLL(name).snd_lib_error_set_handler(handler)
+        _alsa_handler = handler  # keep the callback alive as long as ALSA may call it
+    except (OSError, AttributeError):
+        log.debug("could not route ALSA errors to the log", exc_info=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    index: int
+    name: str
+    host_api: str
+    input_channels: int
+    output_channels: int
+    default_rate: float
+    is_default_input: bool
+    is_default_output: bool
+
+    def channels(self, kind: Kind) -> int:
+        return self.input_channels if kind == "input" else self.output_channels
+
+
+def list_devices() -> list[DeviceInfo]:
+    sd = sounddevice()
+    host_apis = [api["name"] for api in sd.query_hostapis()]
+    default_in, default_out = _default_indices(sd)
+    return [
+        DeviceInfo(
+            index=index,
+            name=str(dev["name"]),
+            host_api=host_apis[dev["hostapi"]] if dev["hostapi"] < len(host_apis) else "?",
+            input_channels=int(dev["max_input_channels"]),
+            output_channels=int(dev["max_output_channels"]),
+            default_rate=float(dev["default_samplerate"]),
+            is_default_input=index == default_in,
+            is_default_output=index == default_out,
+        )
+        for index, dev in enumerate(sd.query_devices())
+    ]
+
+
+def _default_indices(sd: ModuleType) -> tuple[int, int]:
+    default = sd.default.device
+    pair = list(default) if isinstance(default, (list, tuple)) else [default, default]
+    out: list[int] = []
+    for value, kind in zip(pair, ("input", "output"), strict=True):
+        if isinstance(value, int) and value >= 0:
+            out.append(value)
+            continue
+        try:  # sd.default may hold -1 or a name; ask PortAudio for its own default
+            out.append(int(sd.query_devices(kind=kind)["index"]))
+        except Exception:
+            out.append(-1)
+    return out[0], out[1]
+
+
+def _error(kind: Kind, message: str, **details: object) -> CallError:
+    code = MICROPHONE_ERROR if kind == "input" else SPEAKER_ERROR
+    return CallError.of(code, message, details=dict(details))
+
+
+def _describe(devices: list[DeviceInfo]) -> str:
+    return "; ".join(f"[{d.index}] {d.name}" for d in devices) or "none"
+
+
+def resolve_device(spec: str | int | None, kind: Kind, devices: list[DeviceInfo] | None = None) -> int:
+    """The index of the `kind` device chosen by `spec`: None (the default), an index, or a name.
+
+    A name matches case-insensitively, exactly first, then as a substring. Nothing or several
+    matching raises `CallError` (MICROPHONE_ERROR / SPEAKER_ERROR) naming the candidates.
+    """
+    try:
+        devices = list_devices() if devices is None else devices
+    except AudioUnavailable as exc:
+        raise _error(kind, str(exc)) from None
+    usable = [d for d in devices if d.channels(kind) > 0]
+    if not usable:
+        raise _error(kind, f"no {kind} device found")
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        default = next((d for d in usable if (d.is_default_input if kind == "input" else d.is_default_output)), None)
+        if default is None:
+            raise _error(kind, f"no default {kind} device; choose one of: {_describe(usable)}")
+        return default.index
+    text = str(spec).strip()
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        match = next((d for d in usable if d.index == index), None)
+        if match is None:
+            raise _error(kind, f"no {kind} device with index {index}; {kind} devices: {_describe(usable)}")
+        return match.index
+    wanted = text.casefold()
+    exact = [d for d in usable if d.name.casefold() == wanted]
+    if len(exact) == 1:
+        return exact[0].index
+    partial = [d for d in usable if wanted in d.name.casefold()]
+    if len(partial) == 1:
+        return partial[0].index
+    if not partial:
+        raise _error(kind, f"no {kind} device matches {text!r}; {kind} devices: {_describe(usable)}")
+    raise _error(kind, f"{len(partial)} {kind} devices match {text!r}: {_describe(partial)}; give an index")
+
+
+def pick_rate(sd: ModuleType, device: int, kind: Kind) -> int:
+    """48 kHz if the device takes it (no resampling), else its own default rate.
+
+    ALSA hardware refuses rates it does not support (PortAudio error -9997), so never force one.
+    """
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    try:
+        check(device=device, samplerate=SAMPLE_RATE, channels=1, dtype="int16")
+        return SAMPLE_RATE
+    except Exception:
+        return int(sd.query_devices(device)["default_samplerate"])
+
+
+def format_devices(devices: list[DeviceInfo]) -> str:
+    header = ("#", "name", "host API", "in", "out", "rate", "default")
+    rows = [
+        (
+            str(d.index),
+            d.name,
+            d.host_api,
+            str(d.input_channels),
+            str(d.output_channels),
+            f"{d.default_rate:.0f}",
+            ",".join(k for k, on in (("input", d.is_default_input), ("output", d.is_default_output)) if on),
+        )
+        for d in devices
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def print_devices(settings: Settings | None = None, out: TextIO | None = None) -> int:
+    """`wespoke-tui devices`: the table, and which devices the current settings choose."""
+    out = out or sys.stdout
+    try:
+        devices = list_devices()
+    except AudioUnavailable as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if not devices:
+        print("No sound devices found.", file=out)
+        return 0
+    print(format_devices(devices), file=out)
+    for kind, spec in (("input", getattr(settings, "input_device", None)), ("output", getattr(settings, "output_device", None))):
+        try:
+            index = resolve_device(spec, kind, devices)  # type: ignore[arg-type]
+            chosen = next(d for d in devices if d.index == index)
+            print(f"{kind}: [{chosen.index}] {chosen.name}", file=out)
+        except CallError as exc:
+            print(f"{kind}: {exc.message}", file=out)
+    return 0
+
+
+class MicLevelProbe:
+    """The devices screen's "test the microphone": opens the input for `seconds`, yields levels.
+
+    Uses the same capture path as a call (device choice, rate, resampling), without the APM so
+    the user sees the raw level of the microphone.
+    """
+
+    def __init__(self, device: str | int | None = None, seconds: float = 3.0, rate_hz: float = 20.0) -> None:
+        self._device = device
+        self._seconds = seconds
+        self._rate_hz = rate_hz
+
+    async def levels(self) -> AsyncIterator[Level]:
+        from wespoke_tui.audio.capture import SoundDeviceCapture
+        from wespoke_tui.audio.meter import LevelMeter, RateLimiter
+
+        capture = SoundDeviceCapture(self._device, processor=None)
+        await capture.start()
+        meter, limiter = LevelMeter(), RateLimiter(self._rate_hz)
+        deadline = time.monotonic() + self._seconds
+        try:
+            async for frame in capture.frames():
+                level = meter.update(frame)
+                now = time.monotonic()
+                if limiter.ready(now):
+                    yield level
+                if now >= deadline:
+                    break
+        finally:
+            await capture.aclose()
+
+
+async def probe_mic(device: str | int | None = None, seconds: float = 3.0) -> list[Level]:
+    """All levels of one probe (for tests and scripts)."""
+    return [level async for level in MicLevelProbe(device, seconds).levels()]
+
+

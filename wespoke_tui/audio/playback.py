@@ -1,0 +1,258 @@
+"""Speaker playback: a jitter buffer in front of one sounddevice OutputStream.
+
+The jitter buffer holds device-rate samples. Its life, per utterance:
+- IDLE: nothing to play; the callback outputs silence.
+- BUFFERING: audio arrived; the callback keeps outputting silence until the buffer holds the
+  target depth (`jitter_buffer_ms`) or the writer has gone quiet (a short last utterance), then
+  starts with a short fade-in. This prebuffer is what stops the crackle at utterance starts.
+- PLAYING: the callback pulls 10 ms per call. When it takes the last samples it fades them out
+  (no click) and the buffer goes DRY.
+- DRY: if audio arrives within `UNDERRUN_WINDOW_S` of running dry, the writer was still
+  talking and we starved: that is one **underrun**. Otherwise the utterance simply ended (the
+  silence between utterances is not an underrun). Either way the next audio prebuffers again.
+A write that would overflow the bound (`max_ms`) drops the oldest samples: an **overrun**.
+
+Everything the callback outputs (after fades) goes to the APM as the far end, in 10 ms blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from wespoke_tui.audio.base import FRAME_MS, SAMPLE_RATE
+from wespoke_tui.audio.devices import (
+    AudioUnavailable,
+    native_stderr_to_log,
+    pick_rate,
+    resolve_device,
+    sounddevice,
+)
+from wespoke_tui.audio.processing import VoiceProcessor
+from wespoke_tui.errors import SPEAKER_ERROR, CallError
+
+log = logging.getLogger(__name__)
+
+UNDERRUN_WINDOW_S = 0.1
+FADE_MS = 5
+MIN_MAX_MS = 200  # the bound is max(4 × target, 200 ms)
+
+
+class BufferState(enum.Enum):
+    IDLE = "idle"
+    BUFFERING = "buffering"
+    PLAYING = "playing"
+    DRY = "dry"
+
+
+class JitterBuffer:
+    """The thread-safe sample FIFO between `write()` (loop) and the callback (PortAudio)."""
+
+    def __init__(self, rate: int, target_ms: float, max_ms: float | None = None) -> None:
+        self.rate = rate
+        self.target = max(1, int(rate * target_ms / 1000))
+        self.capacity = max(self.target * 4, int(rate * (max_ms or MIN_MAX_MS) / 1000))
+        self._ring = np.zeros(self.capacity, dtype=np.int16)
+        self._start = 0
+        self._size = 0
+        self._lock = threading.Lock()
+        self._fade_in = np.linspace(0.0, 1.0, rate * FADE_MS // 1000, dtype=np.float32)
+        self.state = BufferState.IDLE
+        self._last_write = 0.0
+        self._dry_since = 0.0
+        self._draining = False  # after clear(): running dry ends the utterance, no underrun
+        self.underruns = 0
+        self.overruns = 0  # in 10 ms frames dropped
+        self.max_size = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def ms(self, samples: int) -> float:
+        return samples * 1000.0 / self.rate
+
+    def write(self, samples: np.ndarray, now: float) -> None:
+        with self._lock:
+            if self.state is BufferState.DRY and now - self._dry_since <= UNDERRUN_WINDOW_S:
+                self.underruns += 1
+            if self.state in (BufferState.IDLE, BufferState.DRY):
+                self.state = BufferState.BUFFERING
+            self._last_write = now
+            self._draining = False
+            self._push(samples)
+
+    def _push(self, samples: np.ndarray) -> None:
+        n = samples.size
+        if n >= self.capacity:
+            samples, n = samples[-self.capacity :], self.capacity
+        overflow = self._size + n - self.capacity
+        if overflow > 0:  # drop the oldest: latency stays bounded
+            self._start = (self._start + overflow) % self.capacity
+            self._size -= overflow
+            self.overruns += max(1, round(overflow / (self.rate * FRAME_MS / 1000)))
+        end = (self._start + self._size) % self.capacity
+        first = min(n, self.capacity - end)
+        self._ring[end : end + first] = samples[:first]
+        self._ring[: n - first] = samples[first:]
+        self._size += n
+        if self._size > self.max_size:
+            self.max_size = self._size
+
+    def read_into(self, out: np.ndarray, now: float) -> None:
+        """Fill `out` (the callback's block) with audio or silence; never waits for the writer."""
+        n = out.size
+        with self._lock:
+            if self.state is BufferState.BUFFERING:
+                writer_quiet = now - self._last_write > self.ms(self.target) / 1000
+                if self._size >= self.target or (self._size > 0 and writer_quiet):
+                    self.state = BufferState.PLAYING
+                    fade_in = True
+                else:
+                    out.fill(0)
+                    return
+            else:
+                fade_in = False
+            if self.state is not BufferState.PLAYING:
+                out.fill(0)
+                return
+            take = min(n, self._size)
+            first = min(take, self.capacity - self._start)
+            out[:first] = self._ring[self._start : self._start + first]
+            out[first:take] = self._ring[: take - first]
+            out[take:] = 0
+            self._start = (self._start + take) % self.capacity
+            self._size -= take
+            ran_dry = self._size == 0
+            if ran_dry:
+                self.state = BufferState.IDLE if self._draining else BufferState.DRY
+                self._draining = False
+                self._dry_since = now
+        if fade_in:
+            ramp = self._fade_in[: min(self._fade_in.size, take)]
+            out[: ramp.size] = (out[: ramp.size] * ramp).astype(np.int16)
+        if ran_dry and take:
+            fade = min(self._fade_in.size, take)
+            out[take - fade : take] = (out[take - fade : take] * self._fade_in[:fade][::-1]).astype(np.int16)
+
+    def clear(self) -> None:
+        """Barge-in: keep only the next 10 ms, which the callback fades out."""
+        with self._lock:
+            keep = min(self._size, self.rate * FRAME_MS // 1000) if self.state is BufferState.PLAYING else 0
+            self._size = keep
+            self._draining = keep > 0
+            if keep == 0:
+                self.state = BufferState.IDLE
+
+
+class SoundDevicePlayback:
+    """`AudioOutput` on a sounddevice output stream."""
+
+    def __init__(
+        self,
+        device: str | int | None,
+        processor: VoiceProcessor | None,
+        *,
+        jitter_buffer_ms: float = 60,
+        rate: int | None = None,
+    ) -> None:
+        self._device_spec = device
+        self._processor = processor
+        self._target_ms = jitter_buffer_ms
+        self._stream: Any = None
+        self._resampler: Any = None
+        self.buffer: JitterBuffer | None = None
+        self.device_index: int | None = None
+        self.device_name = ""
+        self._forced_rate = rate  # None: 48 kHz if the device takes it, else its default rate
+        self.rate = SAMPLE_RATE
+        self.output_latency_s = 0.0
+        self.callbacks = 0
+        self.device_underflows = 0  # PortAudio's own: the callback came too late for the device
+
+    async def start(self) -> None:
+        try:
+            sd = sounddevice()
+        except AudioUnavailable as exc:
+            raise CallError.of(SPEAKER_ERROR, str(exc)) from None
+        self.device_index = resolve_device(self._device_spec, "output")
+        try:
+            with native_stderr_to_log():
+                info = sd.query_devices(self.device_index)
+                self.device_name = str(info["name"])
+                self.rate = self._forced_rate or pick_rate(sd, self.device_index, "output")
+                self.buffer = JitterBuffer(self.rate, self._target_ms)
+                self._stream = sd.OutputStream(
+                    device=self.device_index,
+                    samplerate=self.rate,
+                    channels=1,
+                    dtype="int16",
+                    blocksize=self.rate * FRAME_MS // 1000,
+                    latency="low",
+                    callback=self._callback,
+                )
+                self._stream.start()
+        except Exception as exc:
+            self._close_stream()
+            raise CallError.of(
+                SPEAKER_ERROR, f"cannot open output device [{self.device_index}] {self.device_name}: {exc}"
+            ) from None
+        if self.rate != SAMPLE_RATE:
+            from livekit import rtc
+
+            self._resampler = rtc.AudioResampler(SAMPLE_RATE, self.rate, num_channels=1)
+        log.info("playback on [%s] %s at %d Hz, jitter buffer %d ms", self.device_index, self.device_name, self.rate, self._target_ms)
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.buffer is None:
+            return
+        samples = np.asarray(frame, dtype=np.int16)
+        if self._resampler is not None:
+            from livekit import rtc
+
+            out = self._resampler.push(rtc.AudioFrame(samples.tobytes(), SAMPLE_RATE, 1, samples.size))
+            if not out:
+                return
+            samples = np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in out])
+        self.buffer.write(samples, time.monotonic())
+
+    def clear(self) -> None:
+        if self.buffer is not None:
+            self.buffer.clear()
+
+    async def aclose(self) -> None:
+        self._close_stream()
+        await asyncio.sleep(0)
+
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        self.callbacks += 1
+        if status.output_underflow:
+            self.device_underflows += 1
+        block = outdata[:, 0]
+        assert self.buffer is not None
+        self.buffer.read_into(block, time.monotonic())
+        try:
+            self.output_latency_s = max(0.0, float(time_info.outputBufferDacTime - time_info.currentTime))
+        except Exception:
+            self.output_latency_s = 0.0
+        if self._processor is not None:
+            self._processor.set_output_delay(self.output_latency_s)
+            step = self.rate * FRAME_MS // 1000
+            for start in range(0, frames - step + 1, step):
+                self._processor.process_reverse(block[start : start + step], self.rate)
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        try:
+            stream.abort()
+            stream.close()
+        except Exception:
+            log.debug("closing the output stream failed", exc_info=True)
