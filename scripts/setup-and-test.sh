@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 LIVEKIT_VERSION=v1.13.5
-DEB_PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins tmux sox)
+DEB_PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins tmux sox espeak-ng)
 
 log() { printf '\n== %s\n' "$*"; }
 

@@ -1,0 +1,194 @@
+"""Every string the user sees, in Turkish and English.
+
+Error messages are not here: they come with each `CallError` (`wespoke_tui.errors`).
+`text(key, lang, **values)` formats one; a missing key is a bug the tests catch, so there
+is no silent fallback to the key itself.
+"""
+
+from __future__ import annotations
+
+from wespoke_tui.errors import Lang
+
+STRINGS: dict[str, dict[Lang, str]] = {
+    # Call states, as the status bar says them.
+    "state.idle": {"tr": "Hazır", "en": "Ready"},
+    "state.requesting_token": {"tr": "Jeton alınıyor…", "en": "Getting token…"},
+    "state.connecting": {"tr": "Bağlanıyor…", "en": "Connecting…"},
+    "state.connected": {"tr": "Bağlı", "en": "Connected"},
+    "state.reconnecting": {"tr": "Yeniden bağlanıyor {attempt}/{max}", "en": "Reconnecting {attempt}/{max}"},
+    "state.ending": {"tr": "Sonlandırılıyor…", "en": "Ending…"},
+    "state.ended": {"tr": "Arama bitti", "en": "Call ended"},
+    "state.failed": {"tr": "Başarısız", "en": "Failed"},
+    # The assistant's state.
+    "agent.initializing": {"tr": "hazırlanıyor", "en": "starting"},
+    "agent.idle": {"tr": "boşta", "en": "idle"},
+    "agent.listening": {"tr": "dinliyor", "en": "listening"},
+    "agent.thinking": {"tr": "düşünüyor", "en": "thinking"},
+    "agent.speaking": {"tr": "konuşuyor", "en": "speaking"},
+    "agent.unknown": {"tr": "—", "en": "—"},
+    # Status bar labels.
+    "status.state": {"tr": "Durum", "en": "State"},
+    "status.duration": {"tr": "Süre", "en": "Time"},
+    "status.call_id": {"tr": "Arama", "en": "Call"},
+    "status.assistant": {"tr": "Asistan", "en": "Assistant"},
+    "status.mic": {"tr": "Mikrofon", "en": "Mic"},
+    "status.agent": {"tr": "Asistan durumu", "en": "Assistant is"},
+    "status.latency": {"tr": "Gecikme", "en": "Latency"},
+    "status.rate_limit": {"tr": "Kalan arama", "en": "Calls left"},
+    "status.error": {"tr": "Hata", "en": "Error"},
+    "status.none": {"tr": "—", "en": "—"},
+    "mic.on": {"tr": "açık", "en": "on"},
+    "mic.muted": {"tr": "kapalı", "en": "muted"},
+    # Buttons.
+    "button.call": {"tr": "Ara", "en": "Call"},
+    "button.connecting": {"tr": "Bağlanıyor…", "en": "Connecting…"},
+    "button.end_call": {"tr": "Aramayı bitir", "en": "End call"},
+    "button.ending": {"tr": "Bitiriliyor…", "en": "Ending…"},
+    "button.mic_on": {"tr": "Mikrofon açık", "en": "Mic on"},
+    "button.mic_muted": {"tr": "Mikrofon kapalı", "en": "Mic muted"},
+    # Meters.
+    "meter.mic": {"tr": "Siz", "en": "You"},
+    "meter.assistant": {"tr": "Asistan", "en": "Assistant"},
+    "meter.muted_hint": {
+        "tr": "Mikrofonunuz kapalı: konuşuyorsunuz ama sizi duymuyor. Açmak için m.",
+        "en": "You are muted: you are talking but nobody hears you. Press m to unmute.",
+    },
+    # Transcript.
+    "role.user": {"tr": "Siz", "en": "You"},
+    "role.assistant": {"tr": "Asistan", "en": "Assistant"},
+    "role.system": {"tr": "Sistem", "en": "System"},
+    "role.tool": {"tr": "Araç", "en": "Tool"},
+    "tool.start": {"tr": "araç çalışıyor: {name}", "en": "tool running: {name}"},
+    "tool.complete": {"tr": "araç bitti: {name}", "en": "tool done: {name}"},
+    "tool.failed": {"tr": "araç başarısız: {name}", "en": "tool failed: {name}"},
+    "tool.delayed": {"tr": "araç gecikiyor: {name}", "en": "tool delayed: {name}"},
+    "call_ending.notice": {"tr": "Asistan aramayı bitiriyor", "en": "The assistant is ending the call"},
+    "transcript.empty": {
+        "tr": "Konuşma burada görünecek. Aramak için c veya Enter.",
+        "en": "The conversation shows here. Press c or Enter to call.",
+    },
+    "input.placeholder": {
+        "tr": "Asistana yazın (arama sırasında), Enter ile gönderin",
+        "en": "Type to the assistant (during a call), Enter sends",
+    },
+    # Bindings (footer and help).
+    "key.call": {"tr": "Ara", "en": "Call"},
+    "key.mute": {"tr": "Sessiz", "en": "Mute"},
+    "key.hang_up": {"tr": "Kapat", "en": "Hang up"},
+    "key.devices": {"tr": "Aygıtlar", "en": "Devices"},
+    "key.help": {"tr": "Yardım", "en": "Help"},
+    "key.quit": {"tr": "Çık", "en": "Quit"},
+    "key.interrupt": {"tr": "Kapat ve çık", "en": "Hang up and quit"},
+    "key.yes": {"tr": "Evet", "en": "Yes"},
+    "key.no": {"tr": "Hayır", "en": "No"},
+    "key.close": {"tr": "Kapat", "en": "Close"},
+    "key.leave_input": {"tr": "Yazmayı bırak", "en": "Leave input"},
+    # Toasts.
+    "toast.connected": {"tr": "{name} ile bağlantı kuruldu", "en": "Connected to {name}"},
+    "toast.reconnecting": {"tr": "Bağlantı koptu, yeniden bağlanılıyor ({attempt}/{max})…", "en": "Connection lost, reconnecting ({attempt}/{max})…"},
+    "toast.reconnected": {"tr": "Yeniden bağlandı", "en": "Reconnected"},
+    "toast.ending": {"tr": "Arama sonlandırılıyor…", "en": "Ending the call…"},
+    "toast.ended": {"tr": "Arama sona erdi", "en": "The call has ended"},
+    "toast.not_in_call": {"tr": "Arama yok. Mesaj göndermek için önce arayın.", "en": "No call. Start a call to send a message."},
+    "toast.forced_exit": {"tr": "Çıkış zorlanıyor", "en": "Forcing exit"},
+    "toast.devices_saved": {"tr": "Aygıtlar bir sonraki aramada kullanılacak", "en": "The devices are used from the next call"},
+    "toast.saved_config": {"tr": "Ayarlar kaydedildi: {path}", "en": "Settings saved to {path}"},
+    "toast.save_failed": {"tr": "Ayarlar kaydedilemedi: {reason}", "en": "Could not save the settings: {reason}"},
+    "assistant.unnamed": {"tr": "asistan", "en": "the assistant"},
+    # Confirmation modal.
+    "confirm.hang_up": {
+        "tr": "Aramayı sonlandırmak istediğinizden emin misiniz?",
+        "en": "Are you sure you want to end the call?",
+    },
+    "confirm.quit": {
+        "tr": "Çıkmak aramayı sonlandırır. Aramayı sonlandırmak istediğinizden emin misiniz?",
+        "en": "Quitting ends the call. Are you sure you want to end the call?",
+    },
+    "confirm.yes": {"tr": "Evet, bitir (y)", "en": "Yes, end it (y)"},
+    "confirm.no": {"tr": "Hayır, devam (n)", "en": "No, keep talking (n)"},
+    # Microphone consent.
+    "consent.title": {"tr": "Mikrofon", "en": "Microphone"},
+    "consent.text": {
+        "tr": "wespoke-tui arama sırasında mikrofonunuzu kullanır ve sesinizi asistana gönderir. "
+        "Bu soru bir kez sorulur.",
+        "en": "wespoke-tui uses your microphone during calls and sends your voice to the assistant. "
+        "You are asked once.",
+    },
+    "consent.allow": {"tr": "İzin ver (y)", "en": "Allow (y)"},
+    "consent.deny": {"tr": "Vazgeç (n)", "en": "Cancel (n)"},
+    # Setup screen.
+    "setup.title": {"tr": "wespoke-tui kurulumu", "en": "wespoke-tui setup"},
+    "setup.intro": {
+        "tr": "Arama yapmak için bir embed API anahtarı (pk_live_… veya pk_test_…) ve bir asistan kimliği gerekir.",
+        "en": "A call needs an embed API key (pk_live_… or pk_test_…) and an assistant id.",
+    },
+    "setup.key_label": {"tr": "API anahtarı", "en": "API key"},
+    "setup.assistant_label": {"tr": "Asistan kimliği", "en": "Assistant id"},
+    "setup.save": {"tr": "{path} dosyasına kaydet (yalnız siz okuyabilirsiniz)", "en": "Save to {path} (readable by you only)"},
+    "setup.continue": {"tr": "Devam", "en": "Continue"},
+    "setup.demo": {"tr": "Demoyu dene", "en": "Try the demo"},
+    "setup.quit": {"tr": "Çık", "en": "Quit"},
+    "setup.demo_hint": {
+        "tr": "Anahtarınız yok mu? wespoke-tui --demo, ağ ve anahtar olmadan yerleşik bir yankı asistanıyla çalışır.",
+        "en": "No key yet? wespoke-tui --demo runs against a built-in echo assistant, no network and no key.",
+    },
+    "setup.bad_key": {
+        "tr": "Anahtar pk_live_ veya pk_test_ ile başlamalı.",
+        "en": "The key must start with pk_live_ or pk_test_.",
+    },
+    "setup.no_assistant": {"tr": "Asistan kimliği gerekli.", "en": "The assistant id is required."},
+    # Devices screen.
+    "devices.title": {"tr": "Ses aygıtları", "en": "Sound devices"},
+    "devices.input": {"tr": "Mikrofon", "en": "Microphone"},
+    "devices.output": {"tr": "Hoparlör", "en": "Speaker"},
+    "devices.default": {"tr": "Sistem varsayılanı", "en": "System default"},
+    "devices.test": {"tr": "Mikrofonu dene", "en": "Test microphone"},
+    "devices.testing": {"tr": "Konuşun… {level}", "en": "Speak… {level}"},
+    "devices.test_idle": {"tr": "Seviyeyi görmek için mikrofonu deneyin.", "en": "Test the microphone to see its level."},
+    "devices.none": {"tr": "Hiç ses aygıtı bulunamadı.", "en": "No sound device found."},
+    "devices.apply": {"tr": "Uygula", "en": "Apply"},
+    "devices.cancel": {"tr": "Vazgeç", "en": "Cancel"},
+    # Help screen.
+    "help.title": {"tr": "Yardım", "en": "Help"},
+    "help.intro": {
+        "tr": "wespoke-tui ile bir Wespoke sesli asistanıyla terminalden konuşursunuz.",
+        "en": "wespoke-tui lets you talk to a Wespoke voice assistant from your terminal.",
+    },
+    "help.keys": {"tr": "Tuşlar", "en": "Keys"},
+    "help.close_hint": {"tr": "Kapatmak için Esc veya ?", "en": "Esc or ? closes this"},
+    "help.call": {"tr": "aramayı başlat", "en": "start the call"},
+    "help.mute": {"tr": "mikrofonu kapat / aç", "en": "mute / unmute the microphone"},
+    "help.hang_up": {"tr": "aramayı bitir (onay sorulur)", "en": "end the call (asks first)"},
+    "help.devices": {"tr": "mikrofon ve hoparlör seç, mikrofonu dene", "en": "pick microphone and speaker, test the mic"},
+    "help.help": {"tr": "bu yardım", "en": "this help"},
+    "help.quit": {"tr": "çık (arama sürüyorsa önce onay)", "en": "quit (asks first during a call)"},
+    "help.interrupt": {"tr": "aramayı hemen kapat ve çık", "en": "hang up and quit at once"},
+    "help.input": {"tr": "alttaki kutuya yazıp Enter: asistana mesaj", "en": "type in the box below, Enter: message the assistant"},
+    # Demo assistant.
+    "demo.assistant_name": {"tr": "Yankı (demo)", "en": "Echo (demo)"},
+    "demo.greeting": {
+        "tr": "Merhaba! Bir şey söyleyin, tekrar edeyim.",
+        "en": "Hi! Say something and I will repeat it.",
+    },
+    "demo.you_spoke": {"tr": "({seconds:.1f} sn konuştunuz)", "en": "(you spoke for {seconds:.1f} s)"},
+    "demo.repeating": {"tr": "Söylediğinizi tekrar ediyorum…", "en": "Repeating what you said…"},
+    "demo.repeated": {"tr": "Söylediğinizi tekrar ettim.", "en": "I repeated it back."},
+    "demo.you_wrote": {"tr": "Şunu yazdınız: {text}", "en": "You wrote: {text}"},
+    "demo.banner": {"tr": "DEMO: ağ yok, yankı asistanı", "en": "DEMO: no network, echo assistant"},
+}
+
+
+def text(key: str, lang: Lang, **values: object) -> str:
+    """The string for `key` in `lang`, formatted with `values`."""
+    template = STRINGS[key][lang]
+    return template.format(**values) if values else template
+
+
+class Texts:
+    """`text` bound to one language, so a widget asks `self.t("key")`."""
+
+    def __init__(self, lang: Lang) -> None:
+        self.lang: Lang = lang
+
+    def __call__(self, key: str, **values: object) -> str:
+        return text(key, self.lang, **values)

@@ -1,0 +1,67 @@
+"""The real parts behind the app, imported only when used: the sound-device engine under the
+demo or a LiveKit `CallSession`, the device list and mic probe, the config file writer.
+
+Tests pass their own parts to `build_app`; nothing here is needed to draw a screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from wespoke_tui.errors import MICROPHONE_ERROR, CallError
+from wespoke_tui.events import CallController
+from wespoke_tui.settings import Settings
+from wespoke_tui.ui.screens.devices import DeviceEntry, MicProbe
+
+ConfigSaver = Callable[[Path, Mapping[str, Any]], None]
+
+
+def default_config_saver() -> ConfigSaver:
+    from wespoke_tui.config import save_config
+
+    return save_config
+
+
+def default_devices() -> list[DeviceEntry]:
+    try:
+        from wespoke_tui.audio.devices import list_devices
+
+        return [DeviceEntry(d.name, d.input_channels > 0, d.output_channels > 0) for d in list_devices()]
+    except Exception:  # noqa: BLE001 - no PortAudio, no devices: the screen says so
+        return []
+
+
+def default_mic_probe() -> MicProbe:
+    async def levels(device: str | None) -> AsyncIterator[float]:
+        from wespoke_tui.audio.devices import MicLevelProbe
+
+        try:
+            async for level in MicLevelProbe(device, seconds=5.0).levels():
+                yield level.rms_dbfs
+        except CallError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - PortAudio missing or refusing: one message
+            raise CallError.of(MICROPHONE_ERROR, f"{type(exc).__name__}: {exc}") from None
+
+    return levels
+
+
+def default_controller_factory(settings: Settings) -> CallController:
+    """The real thing: the sound-device engine under the demo or a LiveKit session.
+
+    The backend is made per call from the settings as they are then (the devices screen
+    changes them)."""
+    from wespoke_tui.audio.engine import SoundDeviceBackend
+
+    def backend() -> SoundDeviceBackend:
+        return SoundDeviceBackend(settings)
+
+    if settings.demo:
+        from wespoke_tui.demo import DemoController
+
+        return DemoController(settings, backend)
+    from wespoke_tui.session import CallSession
+
+    return CallSession(settings, backend)

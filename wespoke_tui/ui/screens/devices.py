@@ -1,0 +1,118 @@
+"""Pick the microphone and the speaker, and watch the microphone's level."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from dataclasses import dataclass
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Label, Select
+
+from wespoke_tui.errors import CallError
+from wespoke_tui.i18n import Texts
+from wespoke_tui.ui.keys import localize_bindings
+from wespoke_tui.ui.widgets.volume_meter import VolumeMeter
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEntry:
+    name: str
+    is_input: bool
+    is_output: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChoice:
+    """The names picked; None is the system default."""
+
+    input_device: str | None
+    output_device: str | None
+
+
+MicProbe = Callable[[str | None], AsyncIterator[float]]
+"""Opens an input by name and yields its RMS in dBFS until the iterator is closed."""
+
+
+class DevicesScreen(ModalScreen[DeviceChoice | None]):
+    BINDINGS = [Binding("escape", "cancel", "Close", id="close")]
+
+    def __init__(self, texts: Texts, devices: Sequence[DeviceEntry], current: DeviceChoice,
+                 mic_probe: MicProbe | None = None) -> None:
+        super().__init__()
+        self._t = texts
+        self._devices = list(devices)
+        self._current = current
+        self._mic_probe = mic_probe
+        localize_bindings(self, texts.lang)
+
+    def _options(self, inputs: bool) -> list[tuple[str, str]]:
+        names = [d.name for d in self._devices if (d.is_input if inputs else d.is_output)]
+        return [(name, name) for name in names]
+
+    def compose(self) -> ComposeResult:
+        t = self._t
+        default = t("devices.default")
+        with Vertical(id="devices-dialog", classes="dialog"):
+            yield Label(t("devices.title"), classes="dialog-title")
+            if not self._devices:
+                yield Label(t("devices.none"), id="devices-none")
+            yield Label(t("devices.input"), classes="field-label")
+            yield Select(self._options(True), prompt=default, id="devices-input",
+                         value=self._current_value(self._current.input_device, True))
+            yield Label(t("devices.output"), classes="field-label")
+            yield Select(self._options(False), prompt=default, id="devices-output",
+                         value=self._current_value(self._current.output_device, False))
+            yield VolumeMeter(t("devices.input"), id="devices-meter")
+            yield Label(t("devices.test_idle"), id="devices-test-status")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(t("devices.test"), id="devices-test", disabled=self._mic_probe is None)
+                yield Button(t("devices.apply"), id="devices-apply", variant="success")
+                yield Button(t("devices.cancel"), id="devices-cancel")
+        yield Footer()
+
+    def _current_value(self, name: str | None, inputs: bool) -> str | object:
+        known = {value for _, value in self._options(inputs)}
+        return name if name in known else Select.NULL
+
+    def _selected(self, select_id: str) -> str | None:
+        value = self.query_one(select_id, Select).value
+        return value if isinstance(value, str) else None
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "devices-apply":
+            self.dismiss(DeviceChoice(self._selected("#devices-input"), self._selected("#devices-output")))
+        elif event.button.id == "devices-cancel":
+            self.dismiss(None)
+        else:
+            self.test_microphone()
+
+    @work(exclusive=True, group="mic-test")
+    async def test_microphone(self, seconds: float = 5.0) -> None:
+        """Show the chosen input's level for a few seconds; closing the screen stops it."""
+        assert self._mic_probe is not None
+        meter = self.query_one("#devices-meter", VolumeMeter)
+        status = self.query_one("#devices-test-status", Label)
+        deadline = time.monotonic() + seconds
+        levels = self._mic_probe(self._selected("#devices-input"))
+        try:
+            async for level in levels:
+                meter.rms_dbfs = level
+                meter.peak_dbfs = max(level, meter.peak_dbfs - 1.0)
+                status.update(self._t("devices.testing", level=f"{level:.0f} dBFS"))
+                if time.monotonic() >= deadline:
+                    break
+        except CallError as exc:  # a device error must not take the app down
+            status.update(exc.in_language(self._t.lang).user_message)
+            return
+        finally:
+            await levels.aclose()
+        status.update(self._t("devices.test_idle"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,83 @@
+"""The status bar: everything about the call in words, from one `CallStatus` value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from wespoke_tui.events import AgentState, CallState
+from wespoke_tui.i18n import Texts
+
+
+@dataclass(frozen=True, slots=True)
+class CallStatus:
+    state: CallState = CallState.IDLE
+    reconnect_attempt: int = 0
+    reconnect_max: int = 3
+    duration_s: float | None = None
+    call_id: str | None = None
+    assistant_name: str | None = None
+    muted: bool = False
+    agent_state: AgentState | None = None
+    latency_ms: float | None = None
+    rate_remaining: int | None = None
+    rate_limit: int | None = None
+    error: str | None = None
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+def state_words(status: CallStatus, t: Texts) -> str:
+    if status.state is CallState.RECONNECTING:
+        return t("state.reconnecting", attempt=status.reconnect_attempt, max=status.reconnect_max)
+    return t(f"state.{status.state.value}")
+
+
+class StatusBar(Widget):
+    status: reactive[CallStatus] = reactive(CallStatus, layout=True)
+
+    def __init__(self, texts: Texts, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._t = texts
+
+    def watch_status(self, status: CallStatus) -> None:
+        self.set_class(status.state is CallState.RECONNECTING, "-reconnecting")
+        self.set_class(status.state is CallState.FAILED, "-failed")
+        self.set_class(status.state is CallState.CONNECTED, "-connected")
+
+    def render(self) -> Table | Group:
+        s, t = self.status, self._t
+        none = t("status.none")
+        agent = t(f"agent.{s.agent_state.value}") if s.agent_state else none
+        latency = f"{s.latency_ms:.0f} ms" if s.latency_ms is not None else none
+        if s.rate_remaining is None:
+            rate = none
+        else:
+            rate = f"{s.rate_remaining}/{s.rate_limit}" if s.rate_limit is not None else str(s.rate_remaining)
+        fields = [
+            [(t("status.state"), state_words(s, t)), (t("status.duration"), format_duration(s.duration_s)),
+             (t("status.call_id"), s.call_id or none)],
+            [(t("status.assistant"), s.assistant_name or none), (t("status.agent"), agent),
+             (t("status.mic"), t("mic.muted" if s.muted else "mic.on"))],
+            [(t("status.latency"), latency), (t("status.rate_limit"), rate)],
+        ]
+        grid = Table.grid(padding=(0, 3))
+        for _ in range(3):
+            grid.add_column(no_wrap=True)
+        for row in fields:
+            cells = [Text.assemble((f"{label}: ", "dim"), (value, "bold")) for label, value in row]
+            grid.add_row(*cells)
+        if not s.error:
+            return grid
+        return Group(grid, Text.assemble((f"{t('status.error')}: ", "bold red"), (s.error, "red")))
