@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +31,7 @@ from wespoke_tui.events import (
 )
 from wespoke_tui.i18n import text
 from wespoke_tui.settings import Settings
-from wespoke_tui.shutdown import GracefulShutdown
+from wespoke_tui.shutdown import GracefulShutdown, exit_if_livekit_loaded
 
 log = logging.getLogger("wespoke_tui.headless")
 
@@ -47,22 +46,8 @@ def run_headless(settings: Settings, options: HeadlessOptions) -> int:
         code = asyncio.run(_run(settings, options))
     except KeyboardInterrupt:  # a SIGINT before the handlers were installed
         code = EXIT_OK
-    if "livekit.rtc" in sys.modules:
-        _exit_now(code)
+    exit_if_livekit_loaded(code)
     return code
-
-
-def _exit_now(code: int) -> None:
-    """Leave without interpreter finalization once the call is over and everything is written.
-
-    The LiveKit FFI runtime can abort the process (a Rust panic, SIGABRT) while Python shuts
-    down, turning a clean hang-up into exit status -6. The call has ended, the room was left,
-    the files are closed: nothing is lost by skipping the finalizers.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
 
 
 def _backend_factory(settings: Settings, options: HeadlessOptions) -> Callable[[], AudioBackend]:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 
 log = logging.getLogger("wespoke_tui.shutdown")
@@ -21,6 +22,21 @@ log = logging.getLogger("wespoke_tui.shutdown")
 DEFAULT_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # A hang-up normally takes well under a second; past this the process leaves anyway.
 HANG_UP_TIMEOUT_S = 5.0
+
+
+def exit_if_livekit_loaded(code: int) -> None:
+    """Leave without interpreter finalization once a LiveKit call has run and everything is written.
+
+    The LiveKit FFI runtime can abort the process (a Rust panic, SIGABRT) while Python shuts
+    down, turning a clean hang-up into exit status -6. By then the call has ended, the room was
+    left and the files are closed: nothing is lost by skipping the finalizers.
+    """
+    if "livekit.rtc" not in sys.modules:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def _force_exit(signum: int) -> None:
