@@ -1,0 +1,245 @@
+"""The local stack for the benchmarks, outside pytest: LiveKit, the local API, assistants, the rig.
+
+The same parts the tests use (tests/stack/), started once for the whole benchmark run, and the
+ways the benchmarks run a call: the baseline, the app's session driver, the headless CLI and the
+TUI in tmux, each as a process of its own on the rig's sound devices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.bench.procstat import children_of
+from tests.stack.assistant_control import AssistantPool, AssistantProcess, make_dispatcher
+from tests.stack.livekit_server import LiveKitServer
+from tests.stack.pulse_rig import PulseRig
+from tests.stack.wespoke_fixtures import TestWespokeServer, start_wespoke_server
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).with_name("wespoke-tui")
+
+
+class BenchStack:
+    """Starts everything in `__enter__`, stops it in `__exit__`."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="wespoke-bench-"))
+        self.livekit = LiveKitServer(log_dir=self.dir / "livekit")
+        self.rig = PulseRig()
+        self.pool = AssistantPool()
+        self.api: TestWespokeServer | None = None
+        self._dispatch: Any = None
+
+    def __enter__(self) -> BenchStack:
+        self.livekit.start()
+        self.rig.start()
+        self._dispatch, self.pool = make_dispatcher(self.livekit, self.pool, log_dir=self.dir)
+        self.api = start_wespoke_server(livekit_url=self.livekit.url, dispatch=self._dispatch)
+        # The assistants of long runs would otherwise hit the key's default rate limit.
+        self.api.set_rate_limit(self.api.api_key, 10_000, 60.0)
+        self.api.set_credits(self.api.api_key, 10_000)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.stop_all()
+        if self.api is not None:
+            self.api.stop()
+        self.rig.stop()
+        self.livekit.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- what the calls need
+
+    @property
+    def server(self) -> TestWespokeServer:
+        assert self.api is not None
+        return self.api
+
+    def assistants_on(self, on: bool) -> None:
+        """With assistants off no test assistant joins (pure setup measurements)."""
+        self.server.dispatch = self._dispatch if on else None
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A process environment on the rig's devices, with the key in WESPOKE_API_KEY."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WESPOKE_")}
+        env.update(self.rig.env)
+        env["WESPOKE_API_KEY"] = self.server.api_key
+        env["PYTHONPATH"] = str(REPO)
+        env.update(extra)
+        return env
+
+    def call_args(self) -> list[str]:
+        return ["--api-url", self.server.url, "--assistant-id", self.server.assistant_id]
+
+    def last_assistant(self, known: int, timeout: float = 20.0) -> AssistantProcess:
+        """The assistant started after the first `known` ones."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.pool.assistants) > known:
+                return self.pool.assistants[known]
+            time.sleep(0.05)
+        raise RuntimeError(f"no assistant was dispatched within {timeout} s")
+
+
+class MarkedProcess:
+    """A benchmark process that prints JSON milestone lines (`baseline.py`, `app_call.py`)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.marks: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                mark = json.loads(line)
+            except ValueError:
+                continue
+            with self._cond:
+                self.marks.append(mark)
+                self._cond.notify_all()
+
+    def wait_mark(self, event: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for mark in self.marks:
+                    if mark["event"] == event:
+                        return mark
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"no {event!r} mark; marks {self.marks}; stderr:\n{self.stderr_tail()}")
+                self._cond.wait(0.2)
+
+    def first(self, event: str) -> dict[str, Any] | None:
+        with self._cond:
+            return next((m for m in self.marks if m["event"] == event), None)
+
+    def all(self, event: str) -> list[dict[str, Any]]:
+        with self._cond:
+            return [m for m in self.marks if m["event"] == event]
+
+    def finish(self, timeout: float = 30.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            return self.proc.wait(10)
+
+    def stderr_tail(self) -> str:
+        if self.proc.poll() is None or self.proc.stderr is None:
+            return ""
+        return self.proc.stderr.read()[-2000:]
+
+
+def baseline(stack: BenchStack, duration: float | None, *, aec: bool = True) -> MarkedProcess:
+    argv = [sys.executable, "-m", "tests.bench.baseline", *stack.call_args()]
+    if duration is not None:
+        argv += ["--duration", str(duration)]
+    if not aec:
+        argv.append("--no-aec")
+    return MarkedProcess(argv, stack.env())
+
+
+def app_session(stack: BenchStack, duration: float | None, *, aec: bool = True) -> MarkedProcess:
+    argv = [sys.executable, "-m", "tests.bench.app_call", *stack.call_args()]
+    if duration is not None:
+        argv += ["--duration", str(duration)]
+    if not aec:
+        argv.append("--no-aec")
+    return MarkedProcess(argv, stack.env())
+
+
+def headless(stack: BenchStack, duration: float, *, aec: bool = True) -> subprocess.Popen[str]:
+    """The real `wespoke-tui call --no-tui` on the rig's devices."""
+    argv = [str(SCRIPT), "call", "--no-tui", *stack.call_args(), "--lang", "en", "--duration", str(duration)]
+    if not aec:
+        argv.append("--no-aec")
+    return subprocess.Popen(argv, env=stack.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+class Tui:
+    """`wespoke-tui` in a tmux pane of its own (a real terminal), consent already given."""
+
+    def __init__(self, stack: BenchStack, *args: str) -> None:
+        self.socket = f"bench-{uuid.uuid4().hex[:8]}"
+        xdg = stack.dir / f"xdg-{self.socket}"
+        (xdg / "wespoke-tui").mkdir(parents=True)
+        config = xdg / "wespoke-tui" / "config.toml"
+        config.write_text("mic_consent_given = true\n")
+        config.chmod(0o600)
+        self.env = stack.env(XDG_CONFIG_HOME=str(xdg), TERM="xterm-256color")
+        command = shlex.join([str(SCRIPT), *stack.call_args(), "--lang", "en", *args]) + "; sleep 30"
+        self.started = time.monotonic()
+        self._tmux("new-session", "-d", "-s", "app", "-x", "110", "-y", "32", command)
+        self.shell_pid = int(self._tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+
+    def _tmux(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], env=self.env, capture_output=True, text=True, check=True
+        ).stdout
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "app")
+
+    def wait_screen(self, text: str, timeout: float = 30.0, poll_s: float = 0.05) -> float:
+        """Seconds from the start until `text` is on screen."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.screen():
+                return time.monotonic() - self.started
+            time.sleep(poll_s)
+        raise RuntimeError(f"{text!r} not on the TUI's screen within {timeout} s:\n{self.screen()}")
+
+    def app_pid(self, timeout: float = 10.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for pid in children_of(self.shell_pid):
+                try:
+                    if "wespoke-tui" in Path(f"/proc/{pid}/cmdline").read_text():
+                        return int(pid)
+                except OSError:
+                    continue
+            time.sleep(0.05)
+        raise RuntimeError("no wespoke-tui process in the tmux pane")
+
+    def keys(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", "app", *keys)
+
+    def close(self) -> None:
+        """End the app as a user would (SIGTERM: hang up, exit), then the terminal.
+
+        Killing the tmux server first would leave the app behind: after its terminal goes away,
+        the TUI does not exit (seen during development: an orphan spinning at 100 % CPU).
+        """
+        for pid in children_of(self.shell_pid):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env, capture_output=True)
+
+
+def tui_pilot(stack: BenchStack, duration: float = 0.5) -> MarkedProcess:
+    argv = [sys.executable, "-m", "tests.bench.tui_call", *stack.call_args(), "--duration", str(duration)]
+    return MarkedProcess(argv, stack.env())
