@@ -54,7 +54,7 @@ from wespoke_tui.session_call import (
     METER_HZ,
     MIC_TRACK_NAME,
     POLL_INTERVAL_S,
-        SOURCE_QUEUE_MS,
+    SOURCE_QUEUE_MS,
     STREAM_CAPACITY_FRAMES,
     STREAM_CLOSE_TIMEOUT_S,
     CallParts,
