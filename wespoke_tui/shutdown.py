@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 
 log = logging.getLogger("wespoke_tui.shutdown")
@@ -22,6 +23,42 @@ log = logging.getLogger("wespoke_tui.shutdown")
 DEFAULT_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # A hang-up normally takes well under a second; past this the process leaves anyway.
 HANG_UP_TIMEOUT_S = 5.0
+
+
+def terminal_attached() -> bool:
+    """Whether the terminal we draw on is still there (after its window closed, it is not)."""
+    stream = sys.__stderr__
+    if stream is None:
+        return False
+    try:
+        return os.isatty(stream.fileno())
+    except (OSError, ValueError):
+        return False
+
+
+def leave_now(code: int) -> None:
+    """Exit at once, logs flushed: for when nothing is left to restore or the usual path hangs."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+def start_exit_watchdog(timeout_s: float, code: int) -> threading.Timer:
+    """Guarantee the process leaves `timeout_s` from now even if the orderly exit blocks.
+
+    Textual restores the terminal through a bounded write queue; with a dead terminal, that
+    can block the main thread for good. The call itself is ended before this fires.
+    """
+    def fire() -> None:
+        log.warning("exit did not finish within %.0f s; leaving now", timeout_s)
+        leave_now(code)
+
+    timer = threading.Timer(timeout_s, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def exit_if_livekit_loaded(code: int) -> None:
@@ -33,10 +70,7 @@ def exit_if_livekit_loaded(code: int) -> None:
     """
     if "livekit.rtc" not in sys.modules:
         return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
+    leave_now(code)
 
 
 def _force_exit(signum: int) -> None:

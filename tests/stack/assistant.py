@@ -269,9 +269,9 @@ class Assistant:
             report("user_left", identity=participant.identity)
             self.spawn(self.exit_unless_user_returns())
 
-    async def exit_unless_user_returns(self) -> None:
+    async def exit_unless_user_returns(self, grace_s: float | None = None) -> None:
         try:
-            await asyncio.wait_for(self.user_present.wait(), self.args.user_grace_s)
+            await asyncio.wait_for(self.user_present.wait(), grace_s or self.args.user_grace_s)
         except asyncio.TimeoutError:
             self.done.set()
 
@@ -558,6 +558,8 @@ class Assistant:
                 if pub.track is not None and pub.subscribed:
                     self.on_track_subscribed(pub.track, pub, participant)  # type: ignore[arg-type]
 
+        if self.user is None:  # the user may also have come and gone before we got here
+            self.spawn(self.exit_unless_user_returns(self.args.user_wait_s))
         self.spawn(self.player())
         self.spawn(self.speaking_state())
         self.spawn(self.greet_then_script())
@@ -583,6 +585,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="pause between the user's subscription and the greeting (media path warm-up)")
     p.add_argument("--user-grace-s", type=float, default=3.0,
                    help="how long to wait for a user who left to come back before exiting")
+    p.add_argument("--user-wait-s", type=float, default=15.0,
+                   help="how long to wait for a user who is not in the room when we join before exiting")
     return p.parse_args(argv)
 
 

@@ -46,7 +46,7 @@ from wespoke_tui.events import (
 )
 from wespoke_tui.i18n import Texts
 from wespoke_tui.settings import Settings
-from wespoke_tui.shutdown import exit_if_livekit_loaded
+from wespoke_tui.shutdown import exit_if_livekit_loaded, leave_now, start_exit_watchdog, terminal_attached
 from wespoke_tui.ui.keys import localize_bindings
 from wespoke_tui.ui.parts import (
     ConfigSaver,
@@ -75,6 +75,8 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 """Signals that hang up and quit like Ctrl+C (in the terminal, Ctrl+C itself arrives as a key)."""
 SHUTDOWN_TIMEOUT_S = 5.0
 """How long quitting waits for the hang-up before it gives up and exits anyway."""
+EXIT_GRACE_S = 3.0
+"""After a signal, how long restoring the terminal may take past the hang-up timeout."""
 
 
 class WespokeApp(App[int]):
@@ -121,6 +123,7 @@ class WespokeApp(App[int]):
         self._muted_speech = MutedSpeechDetector()
         self._toasted_error: CallError | None = None
         self._shutting_down = False
+        self._terminal_lost = False
         localize_bindings(self, settings.lang)
 
     # ----------------------------------------------------------------- layout
@@ -436,14 +439,24 @@ class WespokeApp(App[int]):
     async def shut_down(self, return_code: int) -> None:
         self._shutting_down = True
         await self._close_controller()
+        if self._terminal_lost:
+            # The window is closed: nothing to restore, and Textual's attempt would block.
+            leave_now(return_code)
         self.exit(return_code, return_code=return_code)
+
+    def _on_signal(self, signum: signal.Signals) -> None:
+        if not self._shutting_down:
+            start_exit_watchdog(SHUTDOWN_TIMEOUT_S + EXIT_GRACE_S, EXIT_INTERRUPTED)
+        if signum is signal.SIGHUP and not terminal_attached():
+            self._terminal_lost = True
+        self.action_interrupt()
 
     def _install_signal_handlers(self) -> None:
         """SIGTERM, SIGHUP (terminal closed) and SIGINT end the call and the app like Ctrl+C."""
         loop = asyncio.get_running_loop()
         for signum in HANDLED_SIGNALS:
             try:
-                loop.add_signal_handler(signum, self.action_interrupt)
+                loop.add_signal_handler(signum, self._on_signal, signum)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass  # not the main thread (e.g. some test runners): Ctrl+C still works
 

@@ -1,0 +1,272 @@
+"""Fault drill: the app killed with SIGTERM, SIGHUP or SIGINT leaves the call within 1 s.
+
+Covered here (the headless runner's signals *during a call* are in tests/test_headless.py):
+- the headless runner signalled *during connect*: the LiveKit server is frozen (SIGSTOP) so the
+  connect is certainly in flight when the signal lands; the session lets the connect finish
+  (cancelling it can crash the FFI) and leaves at once;
+- the TUI (`wespoke-tui` in tmux, on the PulseAudio rig) signalled during connect and during a
+  call: the participant leaves within 1 s, the process exits without a traceback and the
+  terminal is restored (alternate screen off, mouse reporting off, cursor visible).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bench.procstat import children_of
+from tests.stack.pulse_rig import PulseRig
+from tests.test_drills import Stack, stack, tone_wav  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.timeout(90)
+
+SCRIPT = Path(sys.executable).parent / "wespoke-tui"
+SIGNALS = [signal.SIGTERM, signal.SIGHUP, signal.SIGINT]
+LEAVE_WITHIN_S = 1.0
+FREEZE_S = 1.0  # how long the connect is held in flight
+
+
+async def wait_joined(stack: Stack, timeout: float = 20.0) -> tuple[str, str]:
+    """(room, identity) of our caller once the server lists it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for record in list(stack.api.calls.values()):
+            if record.identity in await stack.livekit.list_participants(record.room_name):
+                return record.room_name, record.identity
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no caller joined within {timeout} s")
+
+
+async def seconds_until_gone(stack: Stack, timeout: float) -> float:
+    """Seconds until no caller of ours is in any room; fails after `timeout`."""
+    start = time.monotonic()
+    while True:
+        ours = await stack.our_participants()
+        elapsed = time.monotonic() - start
+        if not ours:
+            return elapsed
+        assert elapsed < timeout, f"still in a room {elapsed:.2f} s later: {ours}"
+        await asyncio.sleep(0.02)
+
+
+# ------------------------------------------------------------------------------ headless
+
+
+class HeadlessRun:
+    def __init__(self, stack: Stack, tmp_path: Path) -> None:
+        args = [str(SCRIPT), "call", "--no-tui", "--assistant-id", stack.api.assistant_id, "--api-url", stack.api.url,
+                "--lang", "en", "--input-wav", str(tone_wav(tmp_path / "in.wav", 20)), "--output-wav",
+                str(tmp_path / "out.wav")]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WESPOKE_")}
+        env["WESPOKE_API_KEY"] = stack.api.api_key
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def wait_line(self, text: str, timeout: float = 20.0) -> None:
+        with self._cond:
+            ok = self._cond.wait_for(lambda: text in self.lines or self.proc.poll() is not None, timeout)
+        assert ok and text in self.lines, f"no line {text!r}: {self.lines}"
+
+    def finish(self, timeout: float = 15.0) -> tuple[int, str]:
+        rc = self.proc.wait(timeout)
+        assert self.proc.stderr is not None
+        return rc, self.proc.stderr.read()
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+async def test_headless_signalled_during_connect_leaves_the_room(stack: Stack, tmp_path: Path, sig: signal.Signals) -> None:
+    stack.livekit.freeze()  # the connect hangs until the thaw
+    try:
+        run = HeadlessRun(stack, tmp_path)
+        await asyncio.to_thread(run.wait_line, "Connecting…")
+        await asyncio.sleep(0.2)
+        run.proc.send_signal(sig)
+        await asyncio.sleep(FREEZE_S)
+    finally:
+        stack.livekit.thaw()
+    thawed = time.monotonic()
+    rc, err = await asyncio.to_thread(run.finish)
+    exited = time.monotonic()
+    gone = await seconds_until_gone(stack, LEAVE_WITHIN_S)
+    print(f"{sig.name} during connect: exit {exited - thawed:.2f} s after the thaw, no participant {gone:.2f} s later")
+    assert rc == 0, err
+    assert "Traceback" not in err and stack.api.api_key not in err
+    assert run.lines[-1] == "Call ended", run.lines
+    assert "Connected" not in run.lines  # the call was ended, not carried on
+
+
+# ------------------------------------------------------------------------------ the TUI in tmux
+
+
+class TuiInTmux:
+    """`wespoke-tui` in a detached tmux pane of its own server; the pane outlives the app."""
+
+    def __init__(self, stack: Stack, rig: PulseRig, tmp_path: Path, *, consent_given: bool = True,
+                 call_on_start: bool = True) -> None:
+        self.socket = f"drill-{uuid.uuid4().hex[:8]}"
+        # The app's own config place (XDG), fresh for each run; a first run has no file yet.
+        self.config = tmp_path / "xdg" / "wespoke-tui" / "config.toml"
+        self.log_file = tmp_path / "tui.log"
+        if consent_given:
+            self.config.parent.mkdir(parents=True)
+            self.config.write_text("mic_consent_given = true\n")
+            self.config.chmod(0o600)
+        command = (
+            f"{SCRIPT} --assistant-id {stack.api.assistant_id} --api-url {stack.api.url} --lang en "
+            f"{'--call-on-start' if call_on_start else ''} "
+            f"--log-file {self.log_file} --log-level DEBUG"
+            "; echo EXIT=$?; sleep 60"  # Textual draws on stderr: both stay on the terminal
+        )
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("WESPOKE_")}
+        self.env.update(rig.env)
+        self.env.update({"WESPOKE_API_KEY": stack.api.api_key, "TERM": "xterm-256color",
+                         "XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+        self._tmux("new-session", "-d", "-s", "app", "-x", "110", "-y", "32", command)
+        self.shell_pid = int(self._tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+        self.pids: set[int] = set()  # app processes seen, killed at close if still there
+
+    def _tmux(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], env=self.env, capture_output=True, text=True, check=True
+        ).stdout
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "app")
+
+    def history(self) -> str:
+        """Everything the pane showed, scrollback included."""
+        return self._tmux("capture-pane", "-p", "-S", "-", "-t", "app")
+
+    def keys(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", "app", *keys)
+
+    def flag(self, name: str) -> str:
+        return self._tmux("display-message", "-p", "-t", "app", f"#{{{name}}}").strip()
+
+    def app_pid(self, timeout: float = 10.0) -> int:
+        """The wespoke-tui process (the pane's shell runs it as a child)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for pid in children_of(self.shell_pid):
+                try:
+                    if "wespoke-tui" in Path(f"/proc/{pid}/cmdline").read_text():
+                        self.pids.add(pid)
+                        return int(pid)
+                except OSError:
+                    continue
+            time.sleep(0.05)
+        raise AssertionError(f"no wespoke-tui process under the tmux pane; screen:\n{self.screen()}")
+
+    def wait_screen(self, text: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not on screen within {timeout} s:\n{screen}")
+
+    def close_terminal(self) -> None:
+        """The terminal goes away (its pty closes): what closing a terminal window does."""
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env, capture_output=True)
+
+    def close(self) -> None:
+        self.close_terminal()
+        for pid in self.pids:  # never leave an app behind, whatever the drill found
+            if Path(f"/proc/{pid}").exists():
+                time.sleep(1.0)
+                if Path(f"/proc/{pid}").exists():
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def tui(stack: Stack, pulse_rig: PulseRig, tmp_path: Path) -> Iterator[TuiInTmux]:
+    run = TuiInTmux(stack, pulse_rig, tmp_path)
+    try:
+        yield run
+    finally:
+        run.close()
+
+
+async def _signal_tui_and_check(stack: Stack, tui: TuiInTmux, sig: signal.Signals, phase: str) -> None:
+    pid = tui.app_pid()
+    os.kill(pid, sig)
+    sent = time.monotonic()
+    if phase == "call":
+        gone = await seconds_until_gone(stack, LEAVE_WITHIN_S)
+        screen = await asyncio.to_thread(tui.wait_screen, "EXIT=", 15.0)
+    else:
+        # The connect in flight is let finish (after the thaw); the app leaves right after it and
+        # exits, so once it has exited no participant of ours may be left.
+        await asyncio.sleep(FREEZE_S)
+        stack.livekit.thaw()
+        screen = await asyncio.to_thread(tui.wait_screen, "EXIT=", 15.0)
+        gone = await seconds_until_gone(stack, LEAVE_WITHIN_S)
+    print(f"TUI {sig.name} during {phase}: exited {time.monotonic() - sent:.2f} s after the signal; "
+          f"no participant {gone:.2f} s after {'the signal' if phase == 'call' else 'the exit'}")
+    assert "EXIT=130" in screen, screen  # the app's status for an interrupted run
+    assert "Traceback" not in tui.history(), tui.history()
+    # The terminal is back as it was: main screen, no mouse reporting, cursor shown.
+    assert tui.flag("alternate_on") == "0"
+    assert tui.flag("mouse_any_flag") == "0"
+    assert tui.flag("cursor_flag") == "1"
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+async def test_tui_signalled_during_a_call_leaves_the_room_and_restores_the_terminal(
+    stack: Stack, tui: TuiInTmux, sig: signal.Signals
+) -> None:
+    await wait_joined(stack)
+    await asyncio.to_thread(tui.wait_screen, "Connected")
+    await _signal_tui_and_check(stack, tui, sig, "call")
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+async def test_tui_signalled_during_connect_leaves_the_room_and_restores_the_terminal(
+    stack: Stack, pulse_rig: PulseRig, tmp_path: Path, sig: signal.Signals
+) -> None:
+    stack.livekit.freeze()
+    run = TuiInTmux(stack, pulse_rig, tmp_path)
+    try:
+        await asyncio.to_thread(run.wait_screen, "Connecting…")
+        await _signal_tui_and_check(stack, run, sig, "connect")
+    finally:
+        stack.livekit.thaw()
+        run.close()
+
+
+async def test_tui_whose_terminal_is_closed_during_a_call_leaves_the_room_and_exits(stack: Stack, tui: TuiInTmux) -> None:
+    """The real SIGHUP: the terminal window closes (tmux server killed, the pty is gone)."""
+    await wait_joined(stack)
+    await asyncio.to_thread(tui.wait_screen, "Connected")
+    pid = tui.app_pid()
+    closed = time.monotonic()
+    tui.close_terminal()
+    gone = await seconds_until_gone(stack, LEAVE_WITHIN_S)
+    deadline = time.monotonic() + 10.0
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    exited = not Path(f"/proc/{pid}").exists()
+    print(f"terminal closed: no participant {gone:.2f} s later; process exited: {exited} "
+          f"({time.monotonic() - closed:.1f} s)")
+    assert exited, "the app outlived its terminal by 10 s"
