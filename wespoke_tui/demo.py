@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES, AudioBackend, AudioInput, AudioOutput
-from wespoke_tui.audio.meter import SILENCE_DBFS, LevelMeter, RateLimiter, rms_dbfs
+from wespoke_tui.audio.meter import METER_HZ, SILENCE_DBFS, LevelMeter, RateLimiter, rms_dbfs
 from wespoke_tui.audio.wav import read_wav_48k_mono
 from wespoke_tui.errors import CallError
 from wespoke_tui.events import (
@@ -55,7 +55,6 @@ PREROLL_FRAMES = 15
 """The 150 ms before the detector fired, so the first syllable is not clipped."""
 PLAYBACK_LEAD_S = 0.04
 """How far ahead of real time playback writes; the engine's buffer absorbs the rest."""
-METER_HZ = 30.0
 TEARDOWN_TIMEOUT_S = 2.0
 
 

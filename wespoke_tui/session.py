@@ -27,7 +27,7 @@ from livekit import rtc
 
 from wespoke_tui.api import CallToken, WespokeClient
 from wespoke_tui.audio.base import FRAME_SAMPLES, SAMPLE_RATE, AudioBackend
-from wespoke_tui.audio.meter import LevelMeter, RateLimiter
+from wespoke_tui.audio.meter import METER_HZ, LevelMeter, RateLimiter
 from wespoke_tui.errors import CONNECTION_ERROR, MICROPHONE_ERROR, SPEAKER_ERROR, UNKNOWN_ERROR, CallError
 from wespoke_tui.events import (
     AssistantLevel,
@@ -51,7 +51,6 @@ from wespoke_tui.session_call import (
     DEVICE_CLOSE_TIMEOUT_S,
     DISCONNECT_TIMEOUT_S,
     HEALTH_INTERVAL_S,
-    METER_HZ,
     MIC_TRACK_NAME,
     POLL_INTERVAL_S,
     SOURCE_QUEUE_MS,

@@ -45,7 +45,7 @@ def leave_now(code: int) -> None:
     os._exit(code)
 
 
-def start_exit_watchdog(timeout_s: float, code: int) -> threading.Timer:
+def start_exit_watchdog(timeout_s: float, code: int, leave: Callable[[int], None] = leave_now) -> threading.Timer:
     """Guarantee the process leaves `timeout_s` from now even if the orderly exit blocks.
 
     Textual restores the terminal through a bounded write queue; with a dead terminal, that
@@ -53,7 +53,7 @@ def start_exit_watchdog(timeout_s: float, code: int) -> threading.Timer:
     """
     def fire() -> None:
         log.warning("exit did not finish within %.0f s; leaving now", timeout_s)
-        leave_now(code)
+        leave(code)
 
     timer = threading.Timer(timeout_s, fire)
     timer.daemon = True

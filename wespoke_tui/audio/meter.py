@@ -87,6 +87,10 @@ class LevelMeter:
         self._held = 0
 
 
+METER_HZ = 20.0
+"""How often a level reaches the screen: smooth to the eye at a third of the repaints of 60 Hz."""
+
+
 class RateLimiter:
     """Lets an event through at most `max_hz` times a second (by a monotonic clock)."""
 

@@ -108,7 +108,9 @@ class WespokeApp(App[int]):
         mic_probe: MicProbe | None = None,
         config_saver: ConfigSaver | None = None,
         cursor_blink: bool = True,
+        process_exit: Callable[[int], None] | None = None,
     ) -> None:
+        """`process_exit` ends the whole process; given only when the app owns it (`run_app`)."""
         super().__init__()
         self.settings = settings
         self.texts = Texts(settings.lang)
@@ -119,6 +121,7 @@ class WespokeApp(App[int]):
         self._mic_probe = mic_probe
         self._config_saver = config_saver
         self._cursor_blink = cursor_blink
+        self._process_exit = process_exit
         self._connected_at: float | None = None
         self._muted_speech = MutedSpeechDetector()
         self._toasted_error: CallError | None = None
@@ -439,14 +442,14 @@ class WespokeApp(App[int]):
     async def shut_down(self, return_code: int) -> None:
         self._shutting_down = True
         await self._close_controller()
-        if self._terminal_lost:
+        if self._terminal_lost and self._process_exit is not None:
             # The window is closed: nothing to restore, and Textual's attempt would block.
-            leave_now(return_code)
+            self._process_exit(return_code)
         self.exit(return_code, return_code=return_code)
 
     def _on_signal(self, signum: signal.Signals) -> None:
-        if not self._shutting_down:
-            start_exit_watchdog(SHUTDOWN_TIMEOUT_S + EXIT_GRACE_S, EXIT_INTERRUPTED)
+        if self._process_exit is not None and not self._shutting_down:
+            start_exit_watchdog(SHUTDOWN_TIMEOUT_S + EXIT_GRACE_S, EXIT_INTERRUPTED, self._process_exit)
         if signum is signal.SIGHUP and not terminal_attached():
             self._terminal_lost = True
         self.action_interrupt()
@@ -509,7 +512,7 @@ def build_app(settings: Settings, controller_factory: ControllerFactory | None =
 
 def run_app(settings: Settings) -> int:
     """Run the TUI until the user quits; the exit status (130 after Ctrl+C or a signal)."""
-    result = build_app(settings).run()
+    result = build_app(settings, process_exit=leave_now).run()
     code = result if isinstance(result, int) else 0
     exit_if_livekit_loaded(code)  # after Textual has restored the terminal
     return code

@@ -45,16 +45,21 @@ def state_words(status: CallStatus, t: Texts) -> str:
 
 
 class StatusBar(Widget):
-    status: reactive[CallStatus] = reactive(CallStatus, layout=True)
+    # Not layout=True: the call clock updates this every second, and a layout of the whole
+    # screen each time cost a third of a core. Only the error line changes the bar's height.
+    status: reactive[CallStatus] = reactive(CallStatus)
 
     def __init__(self, texts: Texts, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._t = texts
 
-    def watch_status(self, status: CallStatus) -> None:
-        self.set_class(status.state is CallState.RECONNECTING, "-reconnecting")
-        self.set_class(status.state is CallState.FAILED, "-failed")
-        self.set_class(status.state is CallState.CONNECTED, "-connected")
+    def watch_status(self, old: CallStatus, status: CallStatus) -> None:
+        if old.error != status.error:
+            self.refresh(layout=True)
+        if old.state is not status.state:
+            self.set_class(status.state is CallState.RECONNECTING, "-reconnecting")
+            self.set_class(status.state is CallState.FAILED, "-failed")
+            self.set_class(status.state is CallState.CONNECTED, "-connected")
 
     def render(self) -> Table | Group:
         s, t = self.status, self._t

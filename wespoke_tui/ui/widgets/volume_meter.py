@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -16,33 +18,70 @@ def bar_fraction(dbfs: float) -> float:
     return min(1.0, max(0.0, (dbfs - FLOOR_DBFS) / -FLOOR_DBFS))
 
 
+ZONES = ((0.7, "green"), (0.9, "yellow"), (1.0, "red"))
+"""Where each colour of the bar ends, as a fraction of its width."""
+
+
 class VolumeMeter(Widget):
     DEFAULT_CSS = """
     VolumeMeter { height: 1; width: 1fr; }
     """
 
-    rms_dbfs: reactive[float] = reactive(SILENCE_DBFS)
-    peak_dbfs: reactive[float] = reactive(SILENCE_DBFS)
+    # Levels arrive up to METER_HZ times a second; most readings do not move a single cell, so the
+    # meter repaints only when what it shows changes (see `_shown`).
+    rms_dbfs: reactive[float] = reactive(SILENCE_DBFS, repaint=False)
+    peak_dbfs: reactive[float] = reactive(SILENCE_DBFS, repaint=False)
 
     def __init__(self, label: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.label = label
+        self._painted: tuple[int, int, str] | None = None
 
-    def render(self) -> Text:
+    def watch_rms_dbfs(self) -> None:
+        self._repaint_if_changed()
+
+    def watch_peak_dbfs(self) -> None:
+        self._repaint_if_changed()
+
+    def on_resize(self) -> None:
+        self._painted = None
+        self.refresh()
+
+    def _repaint_if_changed(self) -> None:
+        if self._shown() != self._painted:
+            self.refresh()
+
+    def _layout(self) -> tuple[str, str, int]:
         label = f"{self.label:<10.10} "
         reading = "   — dBFS" if self.rms_dbfs <= SILENCE_DBFS else f"{self.rms_dbfs:4.0f} dBFS"
         reading = f"{reading:>9}"
-        width = max(4, self.size.width - len(label) - len(reading) - 1)
+        return label, reading, max(4, self.size.width - len(label) - len(reading) - 1)
+
+    def _shown(self) -> tuple[int, int, str]:
+        """(filled cells, peak cell or -1, reading): everything that decides the picture."""
+        _, reading, width = self._layout()
         filled = round(bar_fraction(self.rms_dbfs) * width)
         peak_at = min(width - 1, round(bar_fraction(self.peak_dbfs) * width))
-        cells = ["█" if i < filled else "·" for i in range(width)]
-        if self.peak_dbfs > FLOOR_DBFS and peak_at >= filled:
-            cells[peak_at] = "▏"
+        if self.peak_dbfs <= FLOOR_DBFS or peak_at < filled:
+            peak_at = -1
+        return filled, peak_at, reading
+
+    def render(self) -> Text:
+        label, reading, width = self._layout()
+        filled, peak_at, _ = self._painted = self._shown()
         bar = Text()
-        for i, cell in enumerate(cells):
-            fraction = i / width
-            style = "green" if fraction < 0.7 else "yellow" if fraction < 0.9 else "red"
-            bar.append(cell, style=style if cell != "·" else "dim")
+        start = 0
+        for limit, colour in ZONES:
+            stop = min(width, math.ceil(limit * width))
+            lit_end = max(start, min(stop, filled))
+            bar.append("█" * (lit_end - start), style=colour)
+            if lit_end <= peak_at < stop:
+                bar.append("·" * (peak_at - lit_end), style="dim")
+                bar.append("▏", style=colour)
+                bar.append("·" * (stop - peak_at - 1), style="dim")
+            else:
+                bar.append("·" * (stop - lit_end), style="dim")
+            start = stop
         return Text.assemble((label, "bold"), bar, " ", reading)
 
 
