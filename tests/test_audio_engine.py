@@ -28,7 +28,7 @@ from tests.stack.pulse_rig import (
 from wespoke_tui.audio.base import FRAME_SAMPLES
 from wespoke_tui.audio.capture import SoundDeviceCapture
 from wespoke_tui.audio.engine import SoundDeviceBackend
-from wespoke_tui.audio.playback import UNDERRUN_WINDOW_S, BufferState, JitterBuffer
+from wespoke_tui.audio.playback import TRIM_DEADLINE_S, TRIM_SLACK_MS, UNDERRUN_WINDOW_S, BufferState, JitterBuffer
 from wespoke_tui.settings import Settings
 
 RATE = 48_000
@@ -123,6 +123,69 @@ def test_clear_keeps_one_faded_block_then_silence() -> None:
     assert buffer.state is BufferState.IDLE
     buffer.write(tone_frames(0.01)[0], now=0.03)
     assert buffer.underruns == 0, "a barge-in is not an underrun"
+
+
+def stream_through(buffer: JitterBuffer, blocks: list[np.ndarray], *, burst: int, start: float = 0.0) -> list[np.ndarray]:
+    """A continuous stream: `burst` blocks at once (a late batch), then one per 10 ms tick,
+    the callback pulling one block per tick; what the callback played, in order."""
+    played = []
+    for i in range(burst):
+        buffer.write(blocks[i], now=start)
+    for tick, block in enumerate(blocks[burst:]):
+        now = start + tick * 0.01
+        buffer.write(block, now=now)
+        played.append(pull(buffer, now=now))
+    return played
+
+
+def is_loud(block: np.ndarray) -> bool:
+    return int(np.abs(block.astype(np.int32)).max()) > 1000
+
+
+def test_a_standing_excess_is_trimmed_back_to_the_target_through_quiet_blocks() -> None:
+    buffer = JitterBuffer(RATE, target_ms=60)
+    tone = tone_frames(6.0)
+    # Speech-like: every fourth 10 ms block is a pause. A 150 ms burst then a steady stream
+    # leaves ~150 ms queued for good unless the buffer trims it.
+    blocks = [np.zeros(BLOCK, np.int16) if k % 4 == 0 else tone[k] for k in range(len(tone))]
+    played = stream_through(buffer, blocks, burst=15)
+    assert buffer.ms(buffer.size) <= 60 + TRIM_SLACK_MS + 10
+    assert buffer.trims >= 5
+    while buffer.size:
+        played.append(pull(buffer, now=10.0))
+    # Only pauses were skipped: every loud block written was played.
+    assert sum(map(is_loud, played)) == sum(map(is_loud, blocks))
+
+
+def test_without_pauses_the_excess_is_trimmed_after_the_deadline_with_a_fade_in() -> None:
+    buffer = JitterBuffer(RATE, target_ms=60)
+    blocks = list(tone_frames(6.0, dbfs=0.0))
+    for block in blocks[:15]:
+        buffer.write(block, now=0.0)
+    first_trim_at = None
+    for tick, block in enumerate(blocks[15:]):
+        buffer.write(block, now=tick * 0.01)
+        out = pull(buffer, now=tick * 0.01)
+        if buffer.trims and first_trim_at is None:
+            first_trim_at = tick * 0.01
+            assert abs(int(out[0])) <= 1, "the seam of a skipped loud block fades in: no click"
+    assert first_trim_at is not None and first_trim_at >= TRIM_DEADLINE_S, "loud audio is skipped only past the deadline"
+    assert buffer.trims >= 5
+    assert buffer.ms(buffer.size) <= 60 + TRIM_SLACK_MS + 10
+
+
+def test_jitter_alone_is_not_trimmed() -> None:
+    buffer = JitterBuffer(RATE, target_ms=60)
+    tone = tone_frames(5.0)
+    now = 0.0
+    for k in range(0, len(tone) - 3, 3):  # three blocks every 30 ms: bursty, no standing excess
+        for block in tone[k : k + 3]:
+            buffer.write(block, now=now)
+        for _ in range(3):
+            pull(buffer, now=now)
+            now += 0.01
+    assert buffer.trims == 0
+    assert buffer.underruns == 0
 
 
 # ---- on the rig ---------------------------------------------------------------------------------

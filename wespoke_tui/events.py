@@ -157,6 +157,7 @@ class AudioHealth:
 
     playback_underruns: int = 0
     playback_overruns: int = 0
+    playback_trims: int = 0
     capture_dropped_frames: int = 0
     capture_queue_depth: int = 0
     playback_queue_ms: float = 0.0

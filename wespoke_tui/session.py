@@ -396,6 +396,7 @@ class CallSession(RoomEvents):
                 AudioHealth(
                     playback_underruns=int(counters.get("playback_underruns", 0)),
                     playback_overruns=int(counters.get("playback_overruns", 0)),
+                    playback_trims=int(counters.get("playback_trims", 0)),
                     capture_dropped_frames=int(counters.get("capture_dropped_frames", 0)),
                     capture_queue_depth=int(counters.get("capture_queue_depth", 0)),
                     playback_queue_ms=float(counters.get("playback_queue_ms", 0.0)),

@@ -249,16 +249,19 @@ class Bench:
         first, last = marks[0], marks[-1]  # the first report comes 1 s into the call
         underruns = last["playback_underruns"] - first["playback_underruns"]
         overruns = last["playback_overruns"] - first["playback_overruns"]
+        trims = last["playback_trims"] - first["playback_trims"]
         dropped = last["capture_dropped_frames"]
         depth = max(m["capture_queue_depth"] for m in marks)
         queue_ms = Sample.of([m["playback_queue_ms"] for m in marks], "ms")
         span = last["t"] - first["t"]
-        self.log(f"health over {span:.0f} s: underruns {underruns}, overruns {overruns}, dropped {dropped}, "
+        self.log(f"health over {span:.0f} s: underruns {underruns}, overruns {overruns}, trims {trims}, dropped {dropped}, "
                  f"capture depth ≤ {depth}, playback queue {queue_ms.text(1)}")
         what = f"over {span / 60:.1f} min (headless session)"
         self.report.add(Row("4. Audio health", f"playback underruns after the first second, {what}", str(underruns),
                             target="0", met=underruns == 0, why_missed=UNDERRUN_MISS))
         self.report.add(Row("4. Audio health", f"playback overruns after the first second, {what}", str(overruns)))
+        self.report.add(Row("4. Audio health", f"playback trims (10 ms blocks skipped to shed standing latency), {what}",
+                            str(trims)))
         self.report.add(Row("4. Audio health", f"dropped capture frames, {what}", str(dropped)))
         self.report.add(Row("4. Audio health", "capture queue depth (max, frames)", str(depth)))
         self.report.add(Row("4. Audio health", "playback queue (per-second samples)", queue_ms.text(1)))

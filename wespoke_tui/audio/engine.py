@@ -59,6 +59,7 @@ class SoundDeviceBackend:
         out: dict[str, float] = {
             "playback_underruns": 0,
             "playback_overruns": 0,
+            "playback_trims": 0,
             "capture_dropped_frames": 0,
             "capture_queue_depth": 0,
             "capture_queue_depth_max": 0,
@@ -69,6 +70,7 @@ class SoundDeviceBackend:
             buffer = self.playback.buffer
             out["playback_underruns"] = buffer.underruns
             out["playback_overruns"] = buffer.overruns
+            out["playback_trims"] = buffer.trims
             out["playback_queue_ms"] = buffer.ms(buffer.size)
             out["playback_queue_ms_max"] = buffer.ms(buffer.max_size)
             out["output_latency_ms"] = self.playback.output_latency_s * 1000

@@ -12,6 +12,13 @@ The jitter buffer holds device-rate samples. Its life, per utterance:
   silence between utterances is not an underrun). Either way the next audio prebuffers again.
 A write that would overflow the bound (`max_ms`) drops the oldest samples: an **overrun**.
 
+An assistant's track streams without pause (silence included), so the buffer may never run
+dry, and a burst of late frames would then stay queued as latency for the rest of the call.
+So the buffer watches its lowest depth over each `TRIM_WINDOW_S` while PLAYING: what stays
+above the target by more than `TRIM_SLACK_MS` the whole window is standing latency, not
+jitter, and is trimmed by skipping 10 ms blocks, quiet ones by preference (inaudible), a
+loud one with a fade-in only if no quiet one came within `TRIM_DEADLINE_S`. Each is a **trim**.
+
 Everything the callback outputs (after fades) goes to the APM as the far end, in 10 ms blocks.
 """
 
@@ -42,6 +49,11 @@ log = logging.getLogger(__name__)
 UNDERRUN_WINDOW_S = 0.1
 FADE_MS = 5
 MIN_MAX_MS = 200  # the bound is max(4 × target, 200 ms)
+TRIM_WINDOW_S = 1.0
+TRIM_SLACK_MS = 20
+TRIM_DEADLINE_S = 2.0
+QUIET_DBFS = -50.0
+QUIET_MEAN_SQUARE = (32768.0 * 10 ** (QUIET_DBFS / 20)) ** 2
 
 
 class BufferState(enum.Enum):
@@ -69,7 +81,13 @@ class JitterBuffer:
         self._draining = False  # after clear(): running dry ends the utterance, no underrun
         self.underruns = 0
         self.overruns = 0  # in 10 ms frames dropped
+        self.trims = 0  # 10 ms blocks skipped to bring a standing excess back to the target
         self.max_size = 0
+        self._slack = int(rate * TRIM_SLACK_MS / 1000)
+        self._window_end: float | None = None
+        self._window_min = 0
+        self._trim_pending = 0
+        self._trim_deadline = 0.0
 
     @property
     def size(self) -> int:
@@ -122,6 +140,8 @@ class JitterBuffer:
             if self.state is not BufferState.PLAYING:
                 out.fill(0)
                 return
+            if self._trim_block(n, now):
+                fade_in = True
             take = min(n, self._size)
             first = min(take, self.capacity - self._start)
             out[:first] = self._ring[self._start : self._start + first]
@@ -134,12 +154,55 @@ class JitterBuffer:
                 self.state = BufferState.IDLE if self._draining else BufferState.DRY
                 self._draining = False
                 self._dry_since = now
+                self._window_end = None
+                self._trim_pending = 0
+            else:
+                self._watch_depth(now)
         if fade_in:
             ramp = self._fade_in[: min(self._fade_in.size, take)]
             out[: ramp.size] = (out[: ramp.size] * ramp).astype(np.int16)
         if ran_dry and take:
             fade = min(self._fade_in.size, take)
             out[take - fade : take] = (out[take - fade : take] * self._fade_in[:fade][::-1]).astype(np.int16)
+
+    def _watch_depth(self, now: float) -> None:
+        """Track the lowest depth over each window; a standing excess becomes blocks to trim."""
+        if self._window_end is None:
+            self._window_end, self._window_min = now + TRIM_WINDOW_S, self._size
+            return
+        self._window_min = min(self._window_min, self._size)
+        if now < self._window_end:
+            return
+        if self._trim_pending == 0 and self._window_min > self.target + self._slack:
+            self._trim_pending = self._window_min - self.target
+            self._trim_deadline = now + TRIM_DEADLINE_S
+        self._window_end, self._window_min = now + TRIM_WINDOW_S, self._size
+
+    def _trim_block(self, n: int, now: float) -> bool:
+        """Skip the next `n` samples if a trim is due and they are quiet (or time is up).
+
+        True when a loud block was skipped (the caller fades in over the seam).
+        """
+        if self._trim_pending < n or self._size < n + self.target:
+            return False
+        head = self._peek(n).astype(np.float64)
+        quiet = float(np.dot(head, head)) / n <= QUIET_MEAN_SQUARE
+        if not quiet and now < self._trim_deadline:
+            return False
+        self._start = (self._start + n) % self.capacity
+        self._size -= n
+        self._trim_pending -= n
+        self.trims += 1
+        if self._trim_pending < n:
+            self._trim_pending = 0
+            self._window_end = None  # measure afresh from here
+        return not quiet
+
+    def _peek(self, n: int) -> np.ndarray:
+        first = min(n, self.capacity - self._start)
+        if first == n:
+            return self._ring[self._start : self._start + n]
+        return np.concatenate((self._ring[self._start :], self._ring[: n - first]))
 
     def clear(self) -> None:
         """Barge-in: keep only the next 10 ms, which the callback fades out."""

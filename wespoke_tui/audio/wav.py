@@ -194,6 +194,7 @@ class WavBackend:
         return {
             "playback_underruns": float(out.gaps_filled if out else 0),
             "playback_overruns": 0.0,
+            "playback_trims": 0.0,
             "capture_dropped_frames": 0.0,
             "capture_queue_depth": 0.0,
             "playback_queue_ms": out.queued_ms if out else 0.0,
