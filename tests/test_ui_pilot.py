@@ -329,9 +329,10 @@ async def test_muted_hint_appears_only_after_300_ms_of_speech_while_muted() -> N
         await until(pilot, lambda: not hint.display)
 
 
-async def test_devices_screen_applies_the_choice_to_the_next_call() -> None:
+async def test_devices_screen_applies_the_choice_to_the_next_call_and_saves_it() -> None:
     controller = RecordingController()
-    app = make_app(controller)
+    saved: list[dict] = []
+    app = make_app(controller, config_saver=lambda path, updates: saved.append(dict(updates)))
     async with app.run_test() as pilot:
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, DevicesScreen))
@@ -343,9 +344,11 @@ async def test_devices_screen_applies_the_choice_to_the_next_call() -> None:
         await pilot.click("#devices-apply")
         await until(pilot, lambda: not isinstance(app.screen, DevicesScreen))
         assert (app.settings.input_device, app.settings.output_device) == ("USB Headset", "Built-in Speakers")
+        assert saved == [{"input_device": "USB Headset", "output_device": "Built-in Speakers"}]
         await pilot.press("d", "escape")
         await until(pilot, lambda: not isinstance(app.screen, DevicesScreen))
         assert app.settings.input_device == "USB Headset"
+        assert len(saved) == 1, "a cancelled dialog saves nothing"
 
 
 async def test_devices_screen_tests_the_microphone_level() -> None:

@@ -91,7 +91,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "toast.ended": {"tr": "Arama sona erdi", "en": "The call has ended"},
     "toast.not_in_call": {"tr": "Arama yok. Mesaj göndermek için önce arayın.", "en": "No call. Start a call to send a message."},
     "toast.forced_exit": {"tr": "Çıkış zorlanıyor", "en": "Forcing exit"},
-    "toast.devices_saved": {"tr": "Aygıtlar bir sonraki aramada kullanılacak", "en": "The devices are used from the next call"},
+    "toast.devices_saved": {"tr": "Aygıtlar kaydedildi; bir sonraki aramada kullanılacak", "en": "Devices saved; they are used from the next call"},
     "toast.saved_config": {"tr": "Ayarlar kaydedildi: {path}", "en": "Settings saved to {path}"},
     "toast.save_failed": {"tr": "Ayarlar kaydedilemedi: {reason}", "en": "Could not save the settings: {reason}"},
     "assistant.unnamed": {"tr": "asistan", "en": "the assistant"},

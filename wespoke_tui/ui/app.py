@@ -416,7 +416,10 @@ class WespokeApp(App[int]):
             return
         self.settings.input_device = choice.input_device
         self.settings.output_device = choice.output_device
-        self.notify(self.texts("toast.devices_saved"))
+        # Kept by name (indices move when devices come and go); None goes back to the default.
+        if self._save_config({"input_device": choice.input_device, "output_device": choice.output_device},
+                             announce=False):
+            self.notify(self.texts("toast.devices_saved"))
 
     # ----------------------------------------------------------------- quitting
 
@@ -493,16 +496,17 @@ class WespokeApp(App[int]):
 
         return default_config_path(os.environ)
 
-    def _save_config(self, updates: Mapping[str, Any], *, announce: bool = True) -> None:
+    def _save_config(self, updates: Mapping[str, Any], *, announce: bool = True) -> bool:
         saver = self._config_saver or default_config_saver()
         path = self._config_path()
         try:
             saver(path, updates)
         except Exception as exc:  # noqa: BLE001 - a config file problem must never end the app
             self.notify(self.texts("toast.save_failed", reason=type(exc).__name__), severity="error")
-            return
+            return False
         if announce:
             self.notify(self.texts("toast.saved_config", path=str(path)))
+        return True
 
 
 def build_app(settings: Settings, controller_factory: ControllerFactory | None = None,
