@@ -69,6 +69,9 @@ async def test_call_button_click_calls_then_offers_hang_up() -> None:
     async with app.run_test() as pilot:
         await pilot.click("#call-button")
         await until(pilot, lambda: app.status.state is CallState.CONNECTED)
+        # A Button ignores clicks during its press effect (the "-active" class, 0.2 s); on a busy
+        # machine the call connects inside it, so click again once the effect is over.
+        await until(pilot, lambda: not app.query_one(CallButton).has_class("-active"))
         await pilot.click("#call-button")
         await until(pilot, lambda: isinstance(app.screen, ConfirmHangUp))
         await pilot.click("#confirm-yes")
