@@ -18,14 +18,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.bench.procstat import children_of
 from tests.stack.pulse_rig import PulseRig
+from tests.stack.tmux_pane import TmuxPane
 from tests.test_drills import Stack, stack, tone_wav  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.timeout(90)
@@ -117,12 +116,11 @@ async def test_headless_signalled_during_connect_leaves_the_room(stack: Stack, t
 # ------------------------------------------------------------------------------ the TUI in tmux
 
 
-class TuiInTmux:
+class TuiInTmux(TmuxPane):
     """`wespoke-tui` in a detached tmux pane of its own server; the pane outlives the app."""
 
     def __init__(self, stack: Stack, rig: PulseRig, tmp_path: Path, *, consent_given: bool = True,
                  call_on_start: bool = True) -> None:
-        self.socket = f"drill-{uuid.uuid4().hex[:8]}"
         # The app's own config place (XDG), fresh for each run; a first run has no file yet.
         self.config = tmp_path / "xdg" / "wespoke-tui" / "config.toml"
         self.log_file = tmp_path / "tui.log"
@@ -136,59 +134,18 @@ class TuiInTmux:
             f"--log-file {self.log_file} --log-level DEBUG"
             "; echo EXIT=$?; sleep 60"  # Textual draws on stderr: both stay on the terminal
         )
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("WESPOKE_")}
-        self.env.update(rig.env)
-        self.env.update({"WESPOKE_API_KEY": stack.api.api_key, "TERM": "xterm-256color",
-                         "XDG_CONFIG_HOME": str(tmp_path / "xdg")})
-        self._tmux("new-session", "-d", "-s", "app", "-x", "110", "-y", "32", command)
-        self.shell_pid = int(self._tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WESPOKE_")}
+        env.update(rig.env)
+        env.update({"WESPOKE_API_KEY": stack.api.api_key, "TERM": "xterm-256color",
+                    "XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+        super().__init__(command, env, prefix="drill")
         self.pids: set[int] = set()  # app processes seen, killed at close if still there
-
-    def _tmux(self, *args: str) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], env=self.env, capture_output=True, text=True, check=True
-        ).stdout
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "app")
-
-    def history(self) -> str:
-        """Everything the pane showed, scrollback included."""
-        return self._tmux("capture-pane", "-p", "-S", "-", "-t", "app")
-
-    def keys(self, *keys: str) -> None:
-        self._tmux("send-keys", "-t", "app", *keys)
-
-    def flag(self, name: str) -> str:
-        return self._tmux("display-message", "-p", "-t", "app", f"#{{{name}}}").strip()
 
     def app_pid(self, timeout: float = 10.0) -> int:
         """The wespoke-tui process (the pane's shell runs it as a child)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for pid in children_of(self.shell_pid):
-                try:
-                    if "wespoke-tui" in Path(f"/proc/{pid}/cmdline").read_text():
-                        self.pids.add(pid)
-                        return int(pid)
-                except OSError:
-                    continue
-            time.sleep(0.05)
-        raise AssertionError(f"no wespoke-tui process under the tmux pane; screen:\n{self.screen()}")
-
-    def wait_screen(self, text: str, timeout: float = 20.0) -> str:
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} not on screen within {timeout} s:\n{screen}")
-
-    def close_terminal(self) -> None:
-        """The terminal goes away (its pty closes): what closing a terminal window does."""
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env, capture_output=True)
+        pid = self.process_pid("wespoke-tui", timeout)
+        self.pids.add(pid)
+        return pid
 
     def close(self) -> None:
         self.close_terminal()

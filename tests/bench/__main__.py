@@ -283,7 +283,7 @@ class Bench:
         for _ in range(5):
             tui = Tui(self.stack)
             try:
-                paints.append(tui.wait_screen("Quit", poll_s=0.005) * 1000)
+                paints.append(tui.seconds_until("Quit", poll_s=0.005) * 1000)
             finally:
                 tui.close()
         first_paint = Sample.of(paints, "ms")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench.procstat import children_of
+from tests.stack.tmux_pane import TmuxPane
 from tests.stack.assistant_control import AssistantPool, AssistantProcess, make_dispatcher
 from tests.stack.livekit_server import LiveKitServer
 from tests.stack.pulse_rig import PulseRig
@@ -173,60 +174,28 @@ def headless(stack: BenchStack, duration: float, *, aec: bool = True) -> subproc
     return subprocess.Popen(argv, env=stack.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-class Tui:
+class Tui(TmuxPane):
     """`wespoke-tui` in a tmux pane of its own (a real terminal), consent already given."""
 
     def __init__(self, stack: BenchStack, *args: str) -> None:
-        self.socket = f"bench-{uuid.uuid4().hex[:8]}"
-        xdg = stack.dir / f"xdg-{self.socket}"
+        xdg = stack.dir / f"xdg-{uuid.uuid4().hex[:8]}"
         (xdg / "wespoke-tui").mkdir(parents=True)
         config = xdg / "wespoke-tui" / "config.toml"
         config.write_text("mic_consent_given = true\n")
         config.chmod(0o600)
-        self.env = stack.env(XDG_CONFIG_HOME=str(xdg), TERM="xterm-256color")
         command = shlex.join([str(SCRIPT), *stack.call_args(), "--lang", "en", *args]) + "; sleep 30"
-        self.started = time.monotonic()
-        self._tmux("new-session", "-d", "-s", "app", "-x", "110", "-y", "32", command)
-        self.shell_pid = int(self._tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+        super().__init__(command, stack.env(XDG_CONFIG_HOME=str(xdg), TERM="xterm-256color"), prefix="bench")
 
-    def _tmux(self, *args: str) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], env=self.env, capture_output=True, text=True, check=True
-        ).stdout
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "app")
-
-    def wait_screen(self, text: str, timeout: float = 30.0, poll_s: float = 0.05) -> float:
+    def seconds_until(self, text: str, timeout: float = 30.0, poll_s: float = 0.05) -> float:
         """Seconds from the start until `text` is on screen."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.screen():
-                return time.monotonic() - self.started
-            time.sleep(poll_s)
-        raise RuntimeError(f"{text!r} not on the TUI's screen within {timeout} s:\n{self.screen()}")
+        self.wait_screen(text, timeout, poll_s)
+        return time.monotonic() - self.started
 
     def app_pid(self, timeout: float = 10.0) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for pid in children_of(self.shell_pid):
-                try:
-                    if "wespoke-tui" in Path(f"/proc/{pid}/cmdline").read_text():
-                        return int(pid)
-                except OSError:
-                    continue
-            time.sleep(0.05)
-        raise RuntimeError("no wespoke-tui process in the tmux pane")
-
-    def keys(self, *keys: str) -> None:
-        self._tmux("send-keys", "-t", "app", *keys)
+        return self.process_pid("wespoke-tui", timeout)
 
     def close(self) -> None:
-        """End the app as a user would (SIGTERM: hang up, exit), then the terminal.
-
-        Killing the tmux server first would leave the app behind: after its terminal goes away,
-        the TUI does not exit (seen during development: an orphan spinning at 100 % CPU).
-        """
+        """End the app as a user would (SIGTERM: hang up, exit), then the terminal."""
         for pid in children_of(self.shell_pid):
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -237,7 +206,7 @@ class Tui:
                 time.sleep(0.05)
             if Path(f"/proc/{pid}").exists():
                 os.kill(pid, signal.SIGKILL)
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env, capture_output=True)
+        self.close_terminal()
 
 
 def tui_pilot(stack: BenchStack, duration: float = 0.5) -> MarkedProcess:
