@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.bench [--quick] [--out BENCHMARKS.md] [--only setup,roundtrip,...]
 
 Runs on the local stack and the PulseAudio rig it starts itself; needs livekit-server, pulseaudio,
-paplay/parec and tmux (scripts/setup-and-test.sh installs them). A full run takes about 17 minutes
+paplay/parec and tmux (scripts/setup-and-test.sh installs them). A full run takes about 19 minutes
 (`--health-seconds` sets the longest part); `--quick` is a short run for development.
 """
 
@@ -266,8 +266,8 @@ class Bench:
         self.report.add(Row("4. Audio health", "capture queue depth (max, frames)", str(depth)))
         self.report.add(Row("4. Audio health", "playback queue (per-second samples)", queue_ms.text(1)))
         self.report.note("4. Audio health", (
-            f"One call of {seconds / 60:.0f} min (shortened from the issue's 10 min to keep the whole run "
-            "under 20 min) with the echo assistant and speech-like audio into the microphone; the counters "
+            f"One call of {seconds / 60:.0f} min with the echo assistant and speech-like audio into the "
+            "microphone; the counters "
             "are the engine's (`backend.health()`) as the session's `AudioHealth` events report them once "
             "a second. Underruns and overruns count from the first report (1 s into the call). The "
             "baseline has no such counters (`MediaDevices` keeps none)."
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="call-setup runs per subject")
     parser.add_argument("--rt-runs", type=int, default=3, help="round-trip calls per subject and AEC setting")
     parser.add_argument("--cost-seconds", type=float, default=60.0)
-    parser.add_argument("--health-seconds", type=float, default=480.0)
+    parser.add_argument("--health-seconds", type=float, default=600.0)
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.rt_runs, args.cost_seconds, args.health_seconds = 2, 1, 10.0, 30.0
