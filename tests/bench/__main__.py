@@ -318,8 +318,9 @@ def setup_miss(name: str, app: Sample, base: Sample) -> str:
     )
     if name == "TUI":
         cause += (
-            " The TUI adds its own work on the same event loop (the state change restyles and lays out "
-            "the status bar and repaints), which delays the session's next steps."
+            " The TUI adds its own work on the same event loop (each state change relabels the call "
+            "button, which re-lays out the controls, posts a toast and repaints), which delays the "
+            "session's next steps."
         )
     return noise + cause
 
