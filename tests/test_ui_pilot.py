@@ -438,3 +438,35 @@ async def test_turkish_screen_has_no_english() -> None:
         await pilot.click("#message-input")
         footer = " ".join(b.binding.description for b in app.active_bindings.values() if b.binding.show)
         assert "Yazmayı bırak" in footer and "Leave" not in footer
+
+
+async def test_volume_meter_repaints_only_when_what_it_shows_changes() -> None:
+    from textual.app import App, ComposeResult
+
+    from wespoke_tui.ui.widgets.volume_meter import VolumeMeter
+
+    class MeterApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield VolumeMeter("You", id="meter")
+
+    app = MeterApp()
+    async with app.run_test(size=(70, 3)) as pilot:
+        meter = app.query_one(VolumeMeter)
+        painted: list[str] = []
+        render = meter.render
+
+        def counting_render():  # type: ignore[no-untyped-def]
+            text = render()
+            painted.append(str(text))
+            return text
+
+        meter.render = counting_render  # type: ignore[method-assign]
+        meter.rms_dbfs, meter.peak_dbfs = -20.0, -20.0
+        await pilot.pause()
+        assert len(painted) == 1 and "-20 dBFS" in painted[-1]
+        meter.rms_dbfs = -20.2  # same cells, same whole-dB reading: nothing to repaint
+        await pilot.pause()
+        assert len(painted) == 1
+        meter.rms_dbfs = -35.0
+        await pilot.pause()
+        assert len(painted) == 2 and "-35 dBFS" in painted[-1]
