@@ -11,6 +11,7 @@ stays usable after a failure, and a frozen (SIGSTOP) server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -195,11 +196,9 @@ async def no_call_left_open(stack: Stack, within_s: float = 1.0) -> None:
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def call(stack: Stack, tmp_path: Path) -> AsyncIterator[tuple[CallSession, Events]]:
-    """A connected call whose microphone plays a 300 Hz tone for two minutes."""
-    wav = tone_wav(tmp_path / "mic.wav", seconds=120)
-    session = CallSession(stack.settings(), lambda: WavBackend(wav, None))
+@contextlib.asynccontextmanager
+async def connected(session: CallSession) -> AsyncIterator[tuple[CallSession, Events]]:
+    """`session` with its call up and its events recorded; closed afterwards."""
     events = Events(session)
     await session.start()
     assert session.state == CallState.CONNECTED
@@ -208,6 +207,14 @@ async def call(stack: Stack, tmp_path: Path) -> AsyncIterator[tuple[CallSession,
     finally:
         await session.aclose()
         await events.aclose()
+
+
+@pytest.fixture
+async def call(stack: Stack, tmp_path: Path) -> AsyncIterator[tuple[CallSession, Events]]:
+    """A connected call whose microphone plays a 300 Hz tone for two minutes."""
+    wav = tone_wav(tmp_path / "mic.wav", seconds=120)
+    async with connected(CallSession(stack.settings(), lambda: WavBackend(wav, None))) as pair:
+        yield pair
 
 
 # ------------------------------------------------------------------------------ drills

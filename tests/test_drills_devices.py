@@ -20,6 +20,7 @@ from tests.test_drills import (  # noqa: F401 (fixtures)
     Events,
     Stack,
     TracebackWatch,
+    connected,
     no_call_left_open,
     no_traceback,
     stack,
@@ -35,15 +36,8 @@ pytestmark = pytest.mark.timeout(90)
 @pytest.fixture
 async def device_call(stack: Stack, sound_rig: PulseRig) -> AsyncIterator[tuple[CallSession, Events]]:
     settings = stack.settings(aec=False, noise_suppression=False, auto_gain=False)
-    session = CallSession(settings, lambda: SoundDeviceBackend(settings))
-    events = Events(session)
-    await session.start()
-    assert session.state == CallState.CONNECTED
-    try:
-        yield session, events
-    finally:
-        await session.aclose()
-        await events.aclose()
+    async with connected(CallSession(settings, lambda: SoundDeviceBackend(settings))) as pair:
+        yield pair
 
 
 async def test_microphone_dying_mid_call_is_a_microphone_error_and_the_call_goes_on_listen_only(
