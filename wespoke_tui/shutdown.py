@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
 log = logging.getLogger("wespoke_tui.shutdown")
@@ -23,6 +24,7 @@ log = logging.getLogger("wespoke_tui.shutdown")
 DEFAULT_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # A hang-up normally takes well under a second; past this the process leaves anyway.
 HANG_UP_TIMEOUT_S = 5.0
+LEAVE_FLUSH_S = 0.25
 
 
 def terminal_attached() -> bool:
@@ -61,6 +63,18 @@ def start_exit_watchdog(timeout_s: float, code: int, leave: Callable[[int], None
     return timer
 
 
+def leave_after_call(code: int) -> None:
+    """`leave_now`, after giving a LiveKit call's last messages time to reach the socket.
+
+    The room's disconnect returns before LiveKit's own threads have surely written the leave
+    message; _exit kills those threads, and a leave lost with them keeps our participant on
+    the server.
+    """
+    if "livekit.rtc" in sys.modules:
+        time.sleep(LEAVE_FLUSH_S)
+    leave_now(code)
+
+
 def exit_if_livekit_loaded(code: int) -> None:
     """Leave without interpreter finalization once a LiveKit call has run and everything is written.
 
@@ -68,9 +82,8 @@ def exit_if_livekit_loaded(code: int) -> None:
     down, turning a clean hang-up into exit status -6. By then the call has ended, the room was
     left and the files are closed: nothing is lost by skipping the finalizers.
     """
-    if "livekit.rtc" not in sys.modules:
-        return
-    leave_now(code)
+    if "livekit.rtc" in sys.modules:
+        leave_after_call(code)
 
 
 def _force_exit(signum: int) -> None:

@@ -46,7 +46,7 @@ from wespoke_tui.events import (
 )
 from wespoke_tui.i18n import Texts
 from wespoke_tui.settings import Settings
-from wespoke_tui.shutdown import exit_if_livekit_loaded, leave_now, start_exit_watchdog, terminal_attached
+from wespoke_tui.shutdown import exit_if_livekit_loaded, leave_after_call, start_exit_watchdog, terminal_attached
 from wespoke_tui.ui.keys import localize_bindings
 from wespoke_tui.ui.parts import (
     ConfigSaver,
@@ -516,7 +516,7 @@ def build_app(settings: Settings, controller_factory: ControllerFactory | None =
 
 def run_app(settings: Settings) -> int:
     """Run the TUI until the user quits; the exit status (130 after Ctrl+C or a signal)."""
-    result = build_app(settings, process_exit=leave_now).run()
+    result = build_app(settings, process_exit=leave_after_call).run()
     code = result if isinstance(result, int) else 0
     exit_if_livekit_loaded(code)  # after Textual has restored the terminal
     return code
