@@ -496,10 +496,10 @@ async def test_polling_fills_in_what_the_data_channel_dropped_and_typed_lines_sh
 # ---------------------------------------------------------------- units: mixer and event stream
 
 
-def test_reframer_cuts_any_block_size_into_10_ms_frames() -> None:
+def test_reframer_cuts_any_block_size_into_frames_of_its_size() -> None:
     from wespoke_tui.session_audio import Reframer
 
-    reframer = Reframer()
+    reframer = Reframer(480)
     data = np.arange(480 * 5, dtype=np.int16)
     frames: list[np.ndarray] = []
     offset = 0
@@ -514,7 +514,7 @@ def test_mixer_sums_tracks_with_clipping_on_the_first_tracks_clock() -> None:
     from wespoke_tui.session_audio import TrackMixer
 
     out: list[np.ndarray] = []
-    mixer = TrackMixer(out.append)
+    mixer = TrackMixer(out.append, 480)
     mixer.add_track("a")
     mixer.add_track("b")
     mixer.push("b", np.full(480, 30000, dtype=np.int16))  # waits for the clock track

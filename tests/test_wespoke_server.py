@@ -147,3 +147,27 @@ def test_answers_without_the_nagle_delay(wespoke_server: TestWespokeServer) -> N
             assert http.post(f"/api/v1/embed/calls/{call_id}/mute", json={"muted": True}).status_code == 200
             times.append(time.perf_counter() - started)
     assert sorted(times)[len(times) // 2] < 0.025
+
+
+def test_browser_pages_pass_cors(wespoke_server: TestWespokeServer) -> None:
+    """A page on another origin (the web embed) is preflighted, then reads answers and errors alike."""
+    page = "http://127.0.0.1:9999"
+    preflight = httpx.options(wespoke_server.url + TOKEN, headers={
+        "Origin": page, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    })
+    assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == page
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert {"authorization", "content-type"} <= {
+        h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
+    }
+    assert wespoke_server.requests == []  # the browser's, not a client request
+
+    answer = post_token(wespoke_server, headers={**AUTH, "Origin": page})
+    assert answer.status_code == 200 and answer.headers["Access-Control-Allow-Origin"] == page
+    assert answer.headers["Vary"] == "Origin"
+
+    wespoke_server.add_key(TEST_API_KEY, origins=["https://a.example"])
+    refused = post_token(wespoke_server, headers={**AUTH, "Origin": page})
+    assert refused.status_code == 403 and refused.headers["Access-Control-Allow-Origin"] == page
+    assert "Access-Control-Allow-Origin" not in post_token(wespoke_server).headers  # no Origin: not a browser

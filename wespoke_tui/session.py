@@ -26,8 +26,8 @@ import numpy as np
 from livekit import rtc
 
 from wespoke_tui.api import CallToken, WespokeClient
-from wespoke_tui.audio.base import FRAME_SAMPLES, SAMPLE_RATE, AudioBackend
-from wespoke_tui.audio.meter import METER_HZ, LevelMeter, RateLimiter
+from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend
+from wespoke_tui.audio.meter import METER_HZ, Level, LevelMeter, RateLimiter
 from wespoke_tui.errors import CONNECTION_ERROR, MICROPHONE_ERROR, SPEAKER_ERROR, UNKNOWN_ERROR, CallError
 from wespoke_tui.events import (
     AssistantLevel,
@@ -56,6 +56,7 @@ from wespoke_tui.session_call import (
     SOURCE_QUEUE_MS,
     STREAM_CAPACITY_FRAMES,
     STREAM_CLOSE_TIMEOUT_S,
+    STREAM_FRAME_MS,
     CallParts,
     HungUp,
     close_stream,
@@ -93,8 +94,10 @@ class CallSession(RoomEvents):
         self._closed = False
         self._mic_meter = LevelMeter()
         self._assistant_meter = LevelMeter()
-        self._mic_limiter = RateLimiter(METER_HZ)
-        self._assistant_limiter = RateLimiter(METER_HZ)
+        # One limiter for both meters: their levels leave together, so a screen repaints both in
+        # one pass instead of one pass per meter.
+        self._levels_limiter = RateLimiter(METER_HZ)
+        self._mic_is_levels_clock = False
         self.last_setup_s: float | None = None  # token request → connected, for measurements
 
     # ------------------------------------------------------------------ CallController
@@ -336,7 +339,10 @@ class CallSession(RoomEvents):
     def _start_playback(self, call: CallParts, track: rtc.RemoteAudioTrack) -> None:
         if track.sid in call.streams or call.mixer is None:
             return
-        stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1, capacity=STREAM_CAPACITY_FRAMES)
+        stream = rtc.AudioStream(
+            track, sample_rate=SAMPLE_RATE, num_channels=1, capacity=STREAM_CAPACITY_FRAMES,
+            frame_size_ms=STREAM_FRAME_MS,
+        )
         call.streams[track.sid] = stream
         call.mixer.add_track(track.sid)
         self._call_task(call, self._play_track(call, track.sid, stream), f"play-{track.sid}")
@@ -363,24 +369,33 @@ class CallSession(RoomEvents):
         if call is None or call.output is None:
             return
         call.output.write(frame)
-        level = self._assistant_meter.update(frame)
-        if self._assistant_limiter.ready(time.monotonic()):
-            self._emit(AssistantLevel(level.rms_dbfs, level.peak_dbfs))
+        self._assistant_meter.update(frame)
+        if not self._mic_is_levels_clock and self._levels_limiter.ready(time.monotonic()):
+            self._emit_levels()  # listen-only: the assistant's frames are the meters' clock
+
+    def _emit_levels(self, mic: Level | None = None) -> None:
+        if mic is not None:
+            self._emit(MicLevel(mic.rms_dbfs, mic.peak_dbfs, self._muted))
+        assistant = self._assistant_meter.level
+        self._emit(AssistantLevel(assistant.rms_dbfs, assistant.peak_dbfs))
 
     async def _pump_mic(self, call: CallParts) -> None:
         assert call.input is not None
+        self._mic_is_levels_clock = True
         try:
             async for frame in call.input.frames():
                 level = self._mic_meter.update(frame)
-                if self._mic_limiter.ready(time.monotonic()):
-                    self._emit(MicLevel(level.rms_dbfs, level.peak_dbfs, self._muted))
+                if self._levels_limiter.ready(time.monotonic()):
+                    self._emit_levels(level)
                 if self._muted or call.source is None:
                     continue  # muted: not one frame more reaches the room
-                audio = rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, FRAME_SAMPLES)
+                audio = rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, frame.size)
                 await call.source.capture_frame(audio)
         except CallError as exc:
             log.warning("microphone stopped: %s", exc)
             self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, exc.message, lang=self._settings.lang), fatal=False))
+        finally:
+            self._mic_is_levels_clock = False
 
     async def _report_health(self, call: CallParts) -> None:
         while True:

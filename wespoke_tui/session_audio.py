@@ -1,7 +1,8 @@
 """The assistant's side of a call's audio: re-framing remote frames and mixing several tracks.
 
-The SDK's `AudioStream` gives 48 kHz mono frames whose size is its own choice (10 ms today);
-the output wants exactly FRAME_SAMPLES per write, so every track goes through a `Reframer`.
+The session asks the SDK's `AudioStream` for 20 ms frames (STREAM_FRAME_MS), but a stream may
+hand over other sizes (at its start, after a resampler change); mixing needs frames of one
+size, so every track goes through a `Reframer` to `frame_samples`.
 Several assistant tracks are summed with clipping. The first live track is the mixing clock
 (its frames are written the moment they arrive, so one track — the usual case — adds no
 latency); the frames of the other tracks wait in short queues and are summed into the clock
@@ -15,17 +16,20 @@ from collections.abc import Callable
 
 import numpy as np
 
-from wespoke_tui.audio.base import FRAME_SAMPLES
+from wespoke_tui.audio.base import SAMPLE_RATE
 
 # A non-clock track may run at most this far ahead of the clock track before its oldest frames
 # are dropped: a bounded queue is bounded latency.
 MAX_PENDING_FRAMES = 5
 
 
-class Reframer:
-    """Cuts a stream of int16 sample blocks of any size into FRAME_SAMPLES frames."""
+MIX_FRAME_SAMPLES = SAMPLE_RATE * 20 // 1000
 
-    def __init__(self, frame_samples: int = FRAME_SAMPLES) -> None:
+
+class Reframer:
+    """Cuts a stream of int16 sample blocks of any size into `frame_samples` frames."""
+
+    def __init__(self, frame_samples: int = MIX_FRAME_SAMPLES) -> None:
         self._frame_samples = frame_samples
         self._pending = np.zeros(0, dtype=np.int16)
 
@@ -42,8 +46,9 @@ class Reframer:
 class TrackMixer:
     """Sums the frames of several tracks into one stream handed to `sink` frame by frame."""
 
-    def __init__(self, sink: Callable[[np.ndarray], None]) -> None:
+    def __init__(self, sink: Callable[[np.ndarray], None], frame_samples: int = MIX_FRAME_SAMPLES) -> None:
         self._sink = sink
+        self._frame_samples = frame_samples
         self._order: list[str] = []  # track ids, the clock track first
         self._pending: dict[str, deque[np.ndarray]] = {}
         self._reframers: dict[str, Reframer] = {}
@@ -53,7 +58,7 @@ class TrackMixer:
             return
         self._order.append(track_id)
         self._pending[track_id] = deque(maxlen=MAX_PENDING_FRAMES)
-        self._reframers[track_id] = Reframer()
+        self._reframers[track_id] = Reframer(self._frame_samples)
 
     def remove_track(self, track_id: str) -> None:
         if track_id not in self._pending:

@@ -22,8 +22,11 @@ log = logging.getLogger("wespoke_tui.session")
 MIC_TRACK_NAME = "microphone"
 # The AudioSource queue: just enough to absorb scheduling jitter; anything deeper is latency.
 SOURCE_QUEUE_MS = 50
-# Remote audio frames buffered per track before the oldest are dropped (20 × 10 ms).
-STREAM_CAPACITY_FRAMES = 20
+# The assistant's audio comes in 20 ms frames: half the FFI events and loop wake-ups of 10 ms,
+# and the size WebRTC decodes (one Opus packet) anyway.
+STREAM_FRAME_MS = 20
+# Remote audio frames buffered per track before the oldest are dropped (10 × 20 ms).
+STREAM_CAPACITY_FRAMES = 10
 # The Wespoke web SDK's connect policy: 3 attempts, waiting 2 s × 1.5^(n−1) between them.
 CONNECT_ATTEMPTS = 3
 CONNECT_BASE_DELAY_S = 2.0
@@ -42,7 +45,10 @@ def reconnect_schedule() -> list[float]:
 
 
 def is_assistant(participant: rtc.RemoteParticipant) -> bool:
-    """The contract's rule: metadata `role == "assistant"`, else `agent`/`assistant` in the identity."""
+    """A participant of kind AGENT (what LiveKit Agents joins as); else the contract's rule:
+    metadata `role == "assistant"`, else `agent`/`assistant` in the identity."""
+    if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+        return True
     try:
         meta = json.loads(participant.metadata) if participant.metadata else None
     except ValueError:

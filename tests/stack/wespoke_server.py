@@ -596,6 +596,26 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._dispatch("PUT")
 
+    def do_OPTIONS(self) -> None:
+        """A browser's CORS preflight, answered for any origin.
+
+        A preflight carries no key, so the key's origin allow-list can only decide on the real
+        request (403 DOMAIN_NOT_ALLOWED). It is the browser's, not the client's: not recorded, and
+        `fail_next` does not apply to it.
+        """
+        self._send(204, b"", {
+            "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type",
+            "Access-Control-Max-Age": "600",
+        })
+
+    def _cors_headers(self) -> dict[str, str]:
+        """Lets a page on another origin (the web embed) read every answer, errors included."""
+        origin = self.headers.get("Origin")
+        if not origin:
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": "Retry-After", "Vary": "Origin"}
+
     def _dispatch(self, method: str) -> None:
         split = urlsplit(self.path)
         path, query = split.path, parse_qs(split.query)
@@ -701,7 +721,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         try:
             self.send_response(status)
-            for name, value in headers.items():
+            for name, value in {**self._cors_headers(), **headers}.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -713,6 +733,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True  # the stream ends when the connection does
         try:
             self.send_response(200)
+            for name, value in self._cors_headers().items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Connection", "close")

@@ -1,4 +1,4 @@
-"""The audio interface between a call and its sound: 48 kHz mono int16, 10 ms frames.
+"""The audio interface between a call and its sound: 48 kHz mono int16 in whole 10 ms frames.
 
 `CallSession` only sees these two protocols, so a call can run on WAV files (headless tests)
 or on the sound-device engine (`wespoke_tui.audio.engine`).
@@ -18,14 +18,15 @@ FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
 
 
 class AudioInput(Protocol):
-    """The microphone side: 10 ms frames, already echo-cancelled when the engine does that."""
+    """The microphone side, already echo-cancelled when the engine does that."""
 
     async def start(self) -> None:
         """Open the device. Raises `CallError(MICROPHONE_ERROR)` when it cannot."""
         ...
 
     def frames(self) -> AsyncIterator[np.ndarray]:
-        """int16 arrays of FRAME_SAMPLES samples, in real time, until closed.
+        """int16 arrays of a whole number of 10 ms frames (FRAME_SAMPLES each; the sound-device
+        engine gives 20 ms), in real time, until closed.
 
         Raises `CallError(MICROPHONE_ERROR)` if the device dies mid-call."""
         ...
@@ -41,7 +42,7 @@ class AudioOutput(Protocol):
         ...
 
     def write(self, frame: np.ndarray) -> None:
-        """Queue one int16 frame of FRAME_SAMPLES samples for playback; never blocks."""
+        """Queue int16 audio of a whole number of 10 ms frames for playback; never blocks."""
         ...
 
     def clear(self) -> None:

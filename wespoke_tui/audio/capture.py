@@ -1,9 +1,14 @@
-"""Microphone capture: a sounddevice InputStream → 48 kHz mono int16 10 ms frames on the asyncio loop.
+"""Microphone capture: a sounddevice InputStream → 48 kHz mono int16 20 ms frames on the asyncio loop.
 
-The PortAudio callback only copies its block into a bounded deque and, when the consumer is
-waiting, wakes it with `loop.call_soon_threadsafe`. It never awaits, never touches asyncio
-objects directly (not thread-safe), and drops the OLDEST block when the loop falls behind,
-counting it. Resampling (when the device does not run at 48 kHz) and the APM run on the loop.
+The device runs in 10 ms blocks (the APM's unit). The PortAudio callback resamples its block
+when the device is not at 48 kHz, runs the APM on it (one FFI call that computes and returns:
+it never waits on the loop), and assembles two processed blocks into one 20 ms frame. Only
+then does it touch the loop side: the frame goes into a bounded deque and, when the consumer is
+waiting, `loop.call_soon_threadsafe` wakes it. So the loop wakes 50 times a second for the
+microphone, not 100, and each wake-up carries one `AudioSource.capture_frame` of 20 ms (the
+Opus packet size WebRTC sends anyway). The callback never awaits, never touches asyncio
+objects directly (not thread-safe), and drops the OLDEST frame when the loop falls behind,
+counting it in 10 ms frames.
 
 A device that dies may just stop calling back (livekit/agents #6075): `frames()` watches the
 callback cadence and raises `CallError(MICROPHONE_ERROR)` when the callbacks stop or the stream
@@ -35,7 +40,9 @@ from wespoke_tui.errors import MICROPHONE_ERROR, CallError
 
 log = logging.getLogger(__name__)
 
-QUEUE_BLOCKS = 20  # 200 ms of audio between the callback and the loop; more is latency
+CAPTURE_FRAME_MS = 20
+CAPTURE_FRAME_SAMPLES = SAMPLE_RATE * CAPTURE_FRAME_MS // 1000
+QUEUE_FRAMES = 10  # 200 ms of audio between the callback and the loop; more is latency
 STALL_S = 0.5  # no callback for this long while running: the device is gone
 STARTUP_GRACE_S = 3.0  # time allowed for the first callback after start()
 
@@ -48,17 +55,21 @@ class SoundDeviceCapture:
         device: str | int | None,
         processor: VoiceProcessor | None,
         *,
-        queue_blocks: int = QUEUE_BLOCKS,
+        queue_frames: int = QUEUE_FRAMES,
         stall_s: float = STALL_S,
         startup_grace_s: float = STARTUP_GRACE_S,
         rate: int | None = None,
     ) -> None:
         self._device_spec = device
         self._processor = processor
-        self._queue_blocks = queue_blocks
+        self._queue_frames = queue_frames
         self._stall_s = stall_s
         self._startup_grace_s = startup_grace_s
-        self._blocks: collections.deque[tuple[np.ndarray, float]] = collections.deque()
+        self._frames: collections.deque[np.ndarray] = collections.deque()
+        self._assembly = np.zeros(CAPTURE_FRAME_SAMPLES, dtype=np.int16)
+        self._filled = 0
+        self._carry = np.zeros(0, dtype=np.int16)  # resampled samples short of a 10 ms block
+        self._callback_failed = False
         self._lock = threading.Lock()
         self._wakeup = asyncio.Event()
         self._waiting = False
@@ -69,6 +80,7 @@ class SoundDeviceCapture:
         self._started_at = 0.0
         self._last_callback = 0.0
         self._resampler: Any = None
+        self._rtc: Any = None
         self.device_index: int | None = None
         self.device_name = ""
         self._forced_rate = rate  # None: 48 kHz if the device takes it, else its default rate
@@ -76,8 +88,8 @@ class SoundDeviceCapture:
         self.input_latency_s = 0.0
         self.callbacks = 0
         self.device_overflows = 0  # PortAudio's own: input lost before our callback ran
-        self.dropped_frames = 0
-        self.max_queue_depth = 0
+        self.dropped_frames = 0  # in 10 ms frames
+        self.max_queue_depth = 0  # in 20 ms frames
 
     # ---- AudioInput -------------------------------------------------------------------------
 
@@ -93,6 +105,11 @@ class SoundDeviceCapture:
                 info = sd.query_devices(self.device_index)
                 self.device_name = str(info["name"])
                 self.rate = self._forced_rate or pick_rate(sd, self.device_index, "input")
+                if self.rate != SAMPLE_RATE:  # before the stream starts: its first callback needs it
+                    from livekit import rtc
+
+                    self._rtc = rtc
+                    self._resampler = rtc.AudioResampler(self.rate, SAMPLE_RATE, num_channels=1)
                 self._stream = sd.InputStream(
                     device=self.device_index,
                     samplerate=self.rate,
@@ -110,25 +127,15 @@ class SoundDeviceCapture:
             raise CallError.of(
                 MICROPHONE_ERROR, f"cannot open input device [{self.device_index}] {self.device_name}: {exc}"
             ) from None
-        if self.rate != SAMPLE_RATE:
-            from livekit import rtc
-
-            self._resampler = rtc.AudioResampler(self.rate, SAMPLE_RATE, num_channels=1)
         log.info("capture on [%s] %s at %d Hz", self.device_index, self.device_name, self.rate)
 
     async def frames(self) -> AsyncIterator[np.ndarray]:
-        pending = np.zeros(0, dtype=np.int16)
+        """20 ms frames (CAPTURE_FRAME_SAMPLES), already through the APM."""
         while not self._closed:
-            block = await self._next_block()
-            if block is None:
+            frame = await self._next_frame()
+            if frame is None:
                 return
-            samples, adc_time = block
-            pending = np.concatenate((pending, self._resample(samples)))
-            while pending.size >= FRAME_SAMPLES:
-                frame, pending = pending[:FRAME_SAMPLES], pending[FRAME_SAMPLES:]
-                if self._processor is not None:
-                    frame = self._processor.process_capture(frame, SAMPLE_RATE, time.monotonic() - adc_time)
-                yield frame
+            yield frame
 
     async def aclose(self) -> None:
         self._closed = True
@@ -139,7 +146,7 @@ class SoundDeviceCapture:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._blocks)
+        return len(self._frames)
 
     # ---- the PortAudio thread ---------------------------------------------------------------
 
@@ -154,13 +161,36 @@ class SoundDeviceCapture:
         except Exception:  # some host APIs give no timestamps
             latency = 0.0
         self.input_latency_s = latency
-        block = (indata[:, 0].copy(), now - latency)
+        try:
+            self._take(self._resample(indata[:, 0]), latency)
+        except Exception:  # an exception would stop the stream: log once, keep the call
+            if not self._callback_failed:
+                self._callback_failed = True
+                log.warning("capture processing failed", exc_info=True)
+
+    def _take(self, samples: np.ndarray, latency: float) -> None:
+        """Process 10 ms blocks through the APM into the 20 ms frame being assembled."""
+        if self._carry.size:
+            samples = np.concatenate((self._carry, samples))
+        usable = samples.size - samples.size % FRAME_SAMPLES
+        self._carry = samples[usable:].copy() if usable < samples.size else samples[:0]
+        for start in range(0, usable, FRAME_SAMPLES):
+            block = samples[start : start + FRAME_SAMPLES]
+            if self._processor is not None:
+                block = self._processor.process_capture(block, SAMPLE_RATE, latency)
+            self._assembly[self._filled : self._filled + FRAME_SAMPLES] = block
+            self._filled += FRAME_SAMPLES
+            if self._filled == CAPTURE_FRAME_SAMPLES:
+                self._filled = 0
+                self._deliver(self._assembly.copy())
+
+    def _deliver(self, frame: np.ndarray) -> None:
         with self._lock:
-            if len(self._blocks) >= self._queue_blocks:
-                self._blocks.popleft()  # the loop fell behind: lose the oldest audio, keep the newest
-                self.dropped_frames += 1
-            self._blocks.append(block)
-            depth = len(self._blocks)
+            if len(self._frames) >= self._queue_frames:
+                self._frames.popleft()  # the loop fell behind: lose the oldest audio, keep the newest
+                self.dropped_frames += CAPTURE_FRAME_MS // FRAME_MS
+            self._frames.append(frame)
+            depth = len(self._frames)
             wake = self._waiting
             self._waiting = False
         if depth > self.max_queue_depth:
@@ -175,19 +205,21 @@ class SoundDeviceCapture:
 
     # ---- the loop side ----------------------------------------------------------------------
 
-    async def _next_block(self) -> tuple[np.ndarray, float] | None:
+    async def _next_frame(self) -> np.ndarray | None:
         while True:
             with self._lock:
-                if self._blocks:
-                    return self._blocks.popleft()
+                if self._frames:
+                    return self._frames.popleft()
                 self._waiting = True
                 self._wakeup.clear()
             if self._closed:
                 return None
             self._check_alive()
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._stall_s / 2)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: wait_for makes a task for every wait, 50 a second.
+                async with asyncio.timeout(self._stall_s / 2):
+                    await self._wakeup.wait()
+            except TimeoutError:
                 pass
 
     def _check_alive(self) -> None:
@@ -208,13 +240,12 @@ class SoundDeviceCapture:
             )
 
     def _resample(self, samples: np.ndarray) -> np.ndarray:
-        if self._resampler is None:
+        resampler = self._resampler
+        if resampler is None:
             return samples
-        from livekit import rtc
-
-        out = self._resampler.push(rtc.AudioFrame(samples.tobytes(), self.rate, 1, samples.size))
+        out = resampler.push(self._rtc.AudioFrame(samples.tobytes(), self.rate, 1, samples.size))
         if not out:
-            return np.zeros(0, dtype=np.int16)
+            return samples[:0]
         return np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in out])
 
     def _close_stream(self) -> None:

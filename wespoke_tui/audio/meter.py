@@ -1,4 +1,7 @@
-"""RMS level meter in dBFS with smoothing and a short peak hold, on 10 ms int16 frames."""
+"""RMS level meter in dBFS with smoothing and a short peak hold, on int16 frames of any length.
+
+The time constants are in seconds, so 10 ms frames (the WAV backend, the demo) and 20 ms
+frames (the sound-device engine, the assistant's stream) read alike."""
 
 from __future__ import annotations
 
@@ -16,9 +19,8 @@ def mean_square(frame: np.ndarray) -> float:
     if frame.size == 0:
         return 0.0
     samples = frame.astype(np.float64)
-    if frame.dtype == np.int16:
-        samples /= FULL_SCALE
-    return float(np.dot(samples, samples)) / samples.size
+    scale = FULL_SCALE * FULL_SCALE if frame.dtype == np.int16 else 1.0
+    return float(np.dot(samples, samples)) / (samples.size * scale)
 
 
 def power_to_dbfs(power: float) -> float:
@@ -53,28 +55,44 @@ class LevelMeter:
         release_s: float = 0.150,
         hold_s: float = 0.5,
         fall_db_per_s: float = 20.0,
+        sample_rate: int = 48_000,
     ) -> None:
         self._frame_s = frame_s
-        self._attack = 1.0 - math.exp(-frame_s / attack_s)
-        self._release = 1.0 - math.exp(-frame_s / release_s)
-        self._hold_frames = round(hold_s / frame_s)
-        self._fall_per_frame = fall_db_per_s * frame_s
+        self._attack_s = attack_s
+        self._release_s = release_s
+        self._hold_s = hold_s
+        self._fall_db_per_s = fall_db_per_s
+        self._sample_rate = sample_rate
+        self._steps: dict[int, tuple[float, float, float]] = {}
         self._power = 0.0
         self._peak = SILENCE_DBFS
-        self._held = 0
+        self._held_s = 0.0
+
+    def _step(self, samples: int) -> tuple[float, float, float]:
+        """(attack, release, peak fall) for a frame of `samples`; `frame_s` when the size is unknown."""
+        step = self._steps.get(samples)
+        if step is None:
+            seconds = samples / self._sample_rate if samples else self._frame_s
+            step = (
+                1.0 - math.exp(-seconds / self._attack_s),
+                1.0 - math.exp(-seconds / self._release_s),
+                seconds,
+            )
+            self._steps[samples] = step
+        return step
 
     def update(self, frame: np.ndarray) -> Level:
+        attack, release, seconds = self._step(frame.size)
         power = mean_square(frame)
         level = power_to_dbfs(power)
-        coeff = self._attack if power > self._power else self._release
-        self._power += coeff * (power - self._power)
+        self._power += (attack if power > self._power else release) * (power - self._power)
         if level >= self._peak:
             self._peak = level
-            self._held = 0
-        elif self._held < self._hold_frames:
-            self._held += 1
+            self._held_s = 0.0
+        elif self._held_s < self._hold_s - 1e-9:
+            self._held_s += seconds
         else:
-            self._peak = max(SILENCE_DBFS, self._peak - self._fall_per_frame, level)
+            self._peak = max(SILENCE_DBFS, self._peak - self._fall_db_per_s * seconds, level)
         return self.level
 
     @property
@@ -84,11 +102,14 @@ class LevelMeter:
     def reset(self) -> None:
         self._power = 0.0
         self._peak = SILENCE_DBFS
-        self._held = 0
+        self._held_s = 0.0
 
 
-METER_HZ = 20.0
-"""How often a level reaches the screen: smooth to the eye at a third of the repaints of 60 Hz."""
+METER_HZ = 15.0
+"""How often the levels reach the screen. Each repaint of the two meters costs Textual about 3 ms
+of a core (its compositor and the terminal write, whatever the widget draws), so the rate is
+the lowest that still moves smoothly to the eye. The whole app with both meters moving like
+speech, in a 110×32 tmux: 5.0 % of a core at 10 Hz, 6.8 % at 15 Hz, 7.8 % at 20 Hz."""
 
 
 class RateLimiter:

@@ -7,7 +7,10 @@ The SDK's APM is used as is. What this wrapper adds:
   minus currentTime, reported by playback) plus the capture-to-processing time of each frame
   (ADC time to the moment `process_capture` runs, including our own queue);
 - `set_stream_delay_ms` can raise on large delays (livekit/agents #2854): the delay is clamped
-  to what WebRTC accepts and any error is logged once and ignored; the call never dies of it.
+  to what WebRTC accepts and any error is logged once and ignored; the call never dies of it;
+- the cost per 10 ms stays at one FFI call per stream: each stream has one `AudioFrame` whose
+  buffer is reused (numpy writes into it, the APM processes it in place), and the delay is sent
+  only when its whole-millisecond value changes.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class VoiceProcessor:
         )
         self._output_delay_ms = 0.0
         self._delay_ms: float | None = None
+        self._sent_delay_ms: int | None = None
+        self._frames: dict[tuple[str, int], tuple[object, np.ndarray]] = {}
         self._delay_failed = False
         self.errors = 0
         self.reverse_frames = 0
@@ -61,9 +66,21 @@ class VoiceProcessor:
         """From the playback callback: how long until what is written now reaches the DAC."""
         self._output_delay_ms = max(0.0, seconds * 1000.0)
 
+    def _frame(self, stream: str, rate: int) -> tuple[object, np.ndarray]:
+        """The reusable 10 ms frame of one stream at one rate, and a numpy view of its samples."""
+        key = (stream, rate)
+        made = self._frames.get(key)
+        if made is None:
+            samples = rate * FRAME_MS // 1000
+            buffer = bytearray(samples * 2)
+            made = (self._rtc.AudioFrame(buffer, rate, 1, samples), np.frombuffer(buffer, dtype=np.int16))
+            self._frames[key] = made
+        return made
+
     def process_reverse(self, samples: np.ndarray, rate: int) -> None:
         """The far end: one 10 ms int16 block exactly as it is about to be played."""
-        frame = self._rtc.AudioFrame(samples.tobytes(), rate, 1, rate * FRAME_MS // 1000)
+        frame, view = self._frame("reverse", rate)
+        view[:] = samples
         try:
             self._apm.process_reverse_stream(frame)
             self.reverse_frames += 1
@@ -72,7 +89,8 @@ class VoiceProcessor:
 
     def process_capture(self, samples: np.ndarray, rate: int, capture_delay_s: float) -> np.ndarray:
         """The near end: one 10 ms int16 frame; returns the processed copy."""
-        frame = self._rtc.AudioFrame(samples.tobytes(), rate, 1, rate * FRAME_MS // 1000)
+        frame, view = self._frame("capture", rate)
+        view[:] = samples
         if self.echo_cancellation:
             self._set_delay(self._output_delay_ms + max(0.0, capture_delay_s * 1000.0))
         try:
@@ -80,7 +98,7 @@ class VoiceProcessor:
         except Exception:
             self._count_error("forward stream")
             return samples
-        return np.frombuffer(frame.data, dtype=np.int16).copy()
+        return view.copy()
 
     def _set_delay(self, measured_ms: float) -> None:
         if self._delay_ms is None:
@@ -88,6 +106,9 @@ class VoiceProcessor:
         else:
             self._delay_ms += DELAY_SMOOTHING * (measured_ms - self._delay_ms)
         delay = int(min(MAX_STREAM_DELAY_MS, max(0.0, self._delay_ms)))
+        if delay == self._sent_delay_ms:
+            return
+        self._sent_delay_ms = delay
         try:
             self._apm.set_stream_delay_ms(delay)
         except Exception as exc:  # livekit/agents #2854: never let the delay kill the call

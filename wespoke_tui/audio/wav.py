@@ -142,7 +142,7 @@ class WavOutput:
             self.gaps_filled += 1
         self._chunks.append(np.asarray(frame, dtype=np.int16).copy())
         self._cursor += frame.size
-        self.frames_written += 1
+        self.frames_written += frame.size // FRAME_SAMPLES
 
     def clear(self) -> None:
         """Drop what was queued beyond now, as a player flushing its buffer would."""
