@@ -96,6 +96,22 @@ def test_starving_mid_utterance_counts_one_underrun() -> None:
     assert buffer.state is BufferState.BUFFERING, "prebuffers again before resuming"
 
 
+def test_each_underrun_raises_the_target_up_to_half_the_bound() -> None:
+    buffer = JitterBuffer(RATE, target_ms=40)
+    assert buffer.ms(buffer.target) == 40 and buffer.ms(buffer.capacity) == 200
+    frames = tone_frames(2.0)
+    now = 0.0
+    for k in range(8):  # starve it 8 times: one block written, two pulled, then a late block
+        buffer.write(frames[2 * k], now=now)
+        pull(buffer, now=now + 0.2)  # the writer went quiet: what there is plays
+        pull(buffer, now=now + 0.21)  # dry
+        buffer.write(frames[2 * k + 1], now=now + 0.25)  # the writer was late, not done
+        assert buffer.underruns == k + 1
+        assert buffer.ms(buffer.target) == min(100, 40 + 10 * (k + 1))
+        buffer.clear()
+        now += 1.0
+
+
 def test_overrun_drops_oldest_and_stays_bounded() -> None:
     buffer = JitterBuffer(RATE, target_ms=60)
     assert buffer.ms(buffer.capacity) == 240

@@ -39,7 +39,7 @@ class Settings:
     aec: bool = True
     noise_suppression: bool = True
     auto_gain: bool = True
-    jitter_buffer_ms: int = 60
+    jitter_buffer_ms: int = 40
     log_file: Path | None = None
     log_level: str = "WARNING"
     demo: bool = False

@@ -73,6 +73,7 @@ class SoundDeviceBackend:
             out["playback_trims"] = buffer.trims
             out["playback_queue_ms"] = buffer.ms(buffer.size)
             out["playback_queue_ms_max"] = buffer.ms(buffer.max_size)
+            out["playback_target_ms"] = buffer.ms(buffer.target)
             out["output_latency_ms"] = self.playback.output_latency_s * 1000
             out["playback_device_underflows"] = self.playback.device_underflows
         if self.capture is not None:

@@ -12,6 +12,12 @@ The jitter buffer holds device-rate samples. Its life, per utterance:
   silence between utterances is not an underrun). Either way the next audio prebuffers again.
 A write that would overflow the bound (`max_ms`) drops the oldest samples: an **overrun**.
 
+WebRTC's NetEQ (inside the SDK's `AudioStream`) already absorbs the network's jitter, so this
+buffer only has to cover the phase between the stream's 20 ms frames and the device's 10 ms
+callbacks, plus the event loop's scheduling: its target starts small. Each underrun is proof
+that this machine needs more, so it raises the target by `TARGET_STEP_MS` (up to half the bound)
+for the rest of the call, as NetEQ does with its own.
+
 An assistant's track streams without pause (silence included), so the buffer may never run
 dry, and a burst of late frames would then stay queued as latency for the rest of the call.
 So the buffer watches its lowest depth over each `TRIM_WINDOW_S` while PLAYING: what stays
@@ -47,6 +53,7 @@ from wespoke_tui.errors import SPEAKER_ERROR, CallError
 log = logging.getLogger(__name__)
 
 UNDERRUN_WINDOW_S = 0.1
+TARGET_STEP_MS = 10
 FADE_MS = 5
 MIN_MAX_MS = 200  # the bound is max(4 × target, 200 ms)
 TRIM_WINDOW_S = 1.0
@@ -70,6 +77,8 @@ class JitterBuffer:
         self.rate = rate
         self.target = max(1, int(rate * target_ms / 1000))
         self.capacity = max(self.target * 4, int(rate * (max_ms or MIN_MAX_MS) / 1000))
+        self._max_target = self.capacity // 2
+        self._target_step = int(rate * TARGET_STEP_MS / 1000)
         self._ring = np.zeros(self.capacity, dtype=np.int16)
         self._start = 0
         self._size = 0
@@ -100,6 +109,7 @@ class JitterBuffer:
         with self._lock:
             if self.state is BufferState.DRY and now - self._dry_since <= UNDERRUN_WINDOW_S:
                 self.underruns += 1
+                self.target = min(self._max_target, self.target + self._target_step)
             if self.state in (BufferState.IDLE, BufferState.DRY):
                 self.state = BufferState.BUFFERING
             self._last_write = now
