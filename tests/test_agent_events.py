@@ -163,12 +163,13 @@ def test_transcriptions_without_id_group_until_final() -> None:
 
 def test_standard_text_stream_transcriptions() -> None:
     asm = TranscriptAssembler()
-    (a,) = asm.apply_text_stream("seg-1", "hello", False, participant_is_assistant=True)
-    (b,) = asm.apply_text_stream("seg-1", "hello there", True, participant_is_assistant=True)
+    (a,) = asm.apply_text_stream("seg-1", "hello", False, participant_is_assistant=True, timestamp=1_700_000_000.5)
+    (b,) = asm.apply_text_stream("seg-1", "hello there", True, participant_is_assistant=True, timestamp=1_700_000_009.0)
     (c,) = asm.apply_text_stream("seg-2", "hi", True, participant_is_assistant=False)
-    assert (a.added, a.role, a.final) == (True, "assistant", False)
+    assert (a.added, a.role, a.final, a.timestamp) == (True, "assistant", False, 1_700_000_000.5)
     assert (b.added, b.text, b.final) == (False, "hello there", True)
-    assert (c.role, c.final) == ("user", True)
+    assert b.timestamp == 1_700_000_000.5  # the segment's first stream gives its time
+    assert (c.role, c.final, c.timestamp) == ("user", True, None)
     assert asm.apply_text_stream("seg-1", "changed", True, True) == []  # final stays final
 
 

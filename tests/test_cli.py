@@ -26,7 +26,7 @@ EVERY_OPTION = [
     "--no-agc", "--jitter-ms", "--log-file", "--log-level", "--demo", "--call-on-start",
     "--config", "--version", "--help",
 ]
-HEADLESS_OPTIONS = ["--no-tui", "--input-wav", "--output-wav", "--transcript", "--duration"]
+HEADLESS_OPTIONS = ["--no-tui", "--input-wav", "--output-wav", "--transcript", "--duration", "--json"]
 HEAVY_MODULES = ("textual", "livekit", "numpy", "sounddevice", "httpx")
 
 

@@ -50,7 +50,7 @@ def test_defaults(home: dict[str, str]) -> None:
     assert settings.api_url == DEFAULT_API_URL
     assert settings.lang == "en"
     assert (settings.aec, settings.noise_suppression, settings.auto_gain) == (True, True, True)
-    assert settings.jitter_buffer_ms == 60
+    assert settings.jitter_buffer_ms == 40
     assert settings.log_level == "WARNING" and settings.log_file is None
     assert not settings.demo and not settings.call_on_start and not settings.mic_consent_given
     assert settings.config_path == Path(home["XDG_CONFIG_HOME"]) / "wespoke-tui" / "config.toml"
@@ -148,13 +148,17 @@ def test_headless_demo_needs_no_key(home: dict[str, str], tmp_path: Path) -> Non
         ["call", "--no-tui", "--demo", "--input-wav", str(wav), "--output-wav",
          str(tmp_path / "out.wav"), "--transcript", str(tmp_path / "t.jsonl")], home)
     assert command == CMD_HEADLESS and settings.demo
-    assert options == HeadlessOptions(wav, tmp_path / "out.wav", tmp_path / "t.jsonl", None)
+    assert options == HeadlessOptions(wav, tmp_path / "out.wav", tmp_path / "t.jsonl", None, json=False)
+    json_options = load_settings(["call", "--no-tui", "--demo", "--json"], home)[2]
+    assert json_options == HeadlessOptions(json=True)
 
 
-def test_headless_options_need_no_tui(home: dict[str, str]) -> None:
+@pytest.mark.parametrize("args", [["--duration", "3"], ["--json"]], ids=lambda a: a[0])
+def test_headless_options_need_no_tui(home: dict[str, str], args: list[str]) -> None:
     with pytest.raises(ConfigError) as err:
-        load_settings(["call", "--duration", "3"], home)
-    assert err.value.option == "--duration"
+        load_settings(["call", *args], home)
+    assert err.value.option == args[0]
+    assert "--no-tui" in err.value.message
 
 
 def test_xdg_path_and_home_default(tmp_path: Path) -> None:

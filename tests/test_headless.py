@@ -95,13 +95,28 @@ async def test_duration_ends_the_call_cleanly(wespoke_stack, tmp_path: Path) -> 
                    "--transcript", str(transcript), "--duration", "2", lang="tr")
     rc, err = await asyncio.to_thread(run.finish, 15)
     assert rc == 0, err
-    assert run.lines == ["Jeton alınıyor…", "Bağlanıyor…", "Bağlı", "Sonlandırılıyor…", "Arama bitti"]
+    assistant_lines = [i for i, line in enumerate(run.lines) if line.startswith("asistan: ")]
+    assert [line for line in run.lines if not line.startswith("asistan: ")] == [
+        "Jeton alınıyor…", "Bağlanıyor…", "Bağlı", "Sonlandırılıyor…", "Arama bitti"
+    ]
+    assert all(run.lines.index("Bağlı") < i < run.lines.index("Sonlandırılıyor…") for i in assistant_lines)
     assert 2.0 <= time.monotonic() - started < 6.0
     (record,) = api_server.calls.values()
     assert record.ended
-    assert transcript.exists()
-    for line in transcript.read_text(encoding="utf-8").splitlines():
-        json.loads(line)
+    records = read_records(transcript)
+    assert [r["state"] for r in records if r["type"] == "state" and r["of"] == "call"] == [
+        "requesting_token", "connecting", "connected", "ending", "ended"
+    ]
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The typed records of a `--transcript` file; each has its type and an epoch-seconds time."""
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    now = time.time()
+    for record in records:
+        assert record["type"] in ("transcript", "state", "tool", "error", "metrics", "call_ending"), record
+        assert isinstance(record["timestamp"], float) and now - 120 < record["timestamp"] <= now, record
+    return records
 
 
 @pytest.mark.parametrize(("status", "message"), [(402, "Arama başlatmak için yeterli krediniz yok."), (500, "Sunucu hatası.")])
@@ -147,10 +162,60 @@ async def test_headless_call_hears_the_greeting_and_prints_the_transcript(wespok
     assert f"Assistant: {script.STREAM_FULL_TEXT}" in run.lines
     assert f"You: {script.TRANSCRIPTION_FINAL}" in run.lines
     assert f"Assistant: {script.HISTORY_ONLY_MESSAGE['content']}" in run.lines
-    items = [json.loads(line) for line in transcript.read_text(encoding="utf-8").splitlines()]
+    assert "assistant: speaking" in run.lines and "assistant: listening" in run.lines  # the greeting, then after
+    for phase in ("tool running", "tool done", "tool failed", "tool delayed"):
+        assert f"{phase}: {script.TOOL_NAME}" in run.lines
+    records = read_records(transcript)
+    items = [r for r in records if r["type"] == "transcript"]
     ids = [item["id"] for item in items]
-    assert len(ids) == len(set(ids))
+    assert len(ids) == len(set(ids)) and all(item["final"] for item in items)
     assert {script.STREAM_ID, script.CONVERSATION_ITEM_ID, script.TRANSCRIPTION_ID, script.TEXT_STREAM_SEGMENT_ID, "hist-1"} <= set(ids)
+    (streamed,) = [i for i in items if i["id"] == script.TEXT_STREAM_SEGMENT_ID]
+    assistant_speaking_at = next(r["timestamp"] for r in records if r.get("of") == "assistant" and r["state"] == "speaking")
+    assert assistant_speaking_at < streamed["timestamp"] < time.time()  # the stream's own time, sent after the greeting
+    assert [r["phase"] for r in records if r["type"] == "tool"] == ["start", "complete", "failed", "delayed"]
+    assert {"speaking", "listening"} <= {r["state"] for r in records if r["type"] == "state" and r["of"] == "assistant"}
+    metrics = [r for r in records if r["type"] == "metrics"]
+    assert any(m["latency_ms"] == 420.0 and m["duration_s"] == 1.2 for m in metrics)
+    assert 3 <= len(metrics) <= 8  # the audio health of a 6 s call, at most one a second
+    assert all(b["timestamp"] - a["timestamp"] >= 0.95 for a, b in zip(metrics, metrics[1:]))
+    assert err == ""
+
+
+async def test_json_prints_the_records_on_stdout_instead_of_text(wespoke_stack, tmp_path: Path) -> None:
+    out_wav, transcript = tmp_path / "out.wav", tmp_path / "t.jsonl"
+    run = Headless(wespoke_stack.api, "--input-wav", str(_tone_wav(tmp_path / "in.wav")), "--output-wav", str(out_wav),
+                   "--transcript", str(transcript), "--json", "--duration", "3")
+    rc, err = await asyncio.to_thread(run.finish, 20)
+    assert rc == 0, err
+    assert err == ""
+    printed = [json.loads(line) for line in run.lines]  # every line is one JSON object
+    assert printed == read_records(transcript)
+    assert [r["state"] for r in printed if r["type"] == "state" and r["of"] == "call"] == [
+        "requesting_token", "connecting", "connected", "ending", "ended"
+    ]
+    assert any(r["type"] == "state" and r["of"] == "assistant" for r in printed)
+
+
+async def test_a_missing_microphone_is_said_on_stderr_and_the_call_goes_on_listen_only(
+    wespoke_stack, sound_rig, tmp_path: Path
+) -> None:
+    from wespoke_tui.errors import MICROPHONE_ERROR, user_message
+
+    transcript = tmp_path / "t.jsonl"
+    run = Headless(wespoke_stack.api, "--input-device", "no-such-microphone-xyz", "--transcript", str(transcript),
+                   "--duration", "4")
+    rc, err = await asyncio.to_thread(run.finish, 20)
+    assert rc == 0, err
+    said = user_message(MICROPHONE_ERROR, "en")
+    assert err.splitlines() == [said]  # once, one line, no traceback
+    assert wespoke_stack.api.api_key not in err + "".join(run.lines)
+    assert run.lines[:3] == ["Getting token…", "Connecting…", "Connected"] and run.lines[-1] == "Call ended"
+    assert "Ending…" in run.lines and "Failed" not in run.lines
+    assert "assistant: speaking" in run.lines  # the call went on: the greeting came
+    records = read_records(transcript)
+    assert [(r["code"], r["message"], r["fatal"]) for r in records if r["type"] == "error"] == [(MICROPHONE_ERROR, said, False)]
+    assert "failed" not in [r["state"] for r in records if r["type"] == "state"]
 
 
 async def test_demo_runs_headless_without_any_server(tmp_path: Path) -> None:

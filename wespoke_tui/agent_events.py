@@ -213,12 +213,22 @@ class TranscriptAssembler:
         )
 
     def apply_text_stream(
-        self, segment_id: str | None, text: str, final: bool, participant_is_assistant: bool
+        self,
+        segment_id: str | None,
+        text: str,
+        final: bool,
+        participant_is_assistant: bool,
+        timestamp: float | None = None,
     ) -> list[TranscriptItem]:
-        """A standard LiveKit transcription (text stream on `lk.transcription`): the segment's text so far."""
+        """A standard LiveKit transcription (text stream on `lk.transcription`): the segment's text so far.
+
+        Every stream of one segment carries the segment's whole text so far, so a later stream of
+        the same `segment_id` replaces the text of the one item; the first stream's time stays.
+        """
         item_id = segment_id or f"anon-seg-{next(self._anonymous)}"
         role = "assistant" if participant_is_assistant else "user"
-        return self._put(item_id, role, text if isinstance(text, str) else "", bool(final), None, merge="replace")
+        text = text if isinstance(text, str) else ""
+        return self._put(item_id, role, text, bool(final), timestamp, merge="replace")
 
     def apply_history(self, messages: Iterable[Any]) -> list[TranscriptItem]:
         """Messages from `GET …/messages` (the polling fallback): all final, merged by id."""

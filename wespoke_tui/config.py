@@ -35,6 +35,7 @@ CMD_DEVICES = "devices"
 LANGS = ("tr", "en")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 JITTER_MIN_MS, JITTER_MAX_MS = 20, 500
+JITTER_DEFAULT_MS = 40  # WebRTC's NetEQ absorbs the network; this covers frame phase and scheduling
 # Where the dest of an option given after the subcommand lives, so both positions survive.
 _SUB = "sub__"
 
@@ -56,6 +57,7 @@ class HeadlessOptions:
     output_wav: Path | None = None
     transcript: Path | None = None
     duration: float | None = None
+    json: bool = False  # JSON records on stdout instead of text lines
 
 
 # --------------------------------------------------------------------------- options table
@@ -108,7 +110,8 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("no_agc", "--no-agc", "Turn off automatic gain control.", "WESPOKE_NO_AGC",
             file_type="bool"),
     _Option("jitter_ms", "--jitter-ms", f"Playback jitter buffer target in ms "
-            f"({JITTER_MIN_MS}-{JITTER_MAX_MS}, default 60).", "WESPOKE_JITTER_MS", "N",
+            f"({JITTER_MIN_MS}-{JITTER_MAX_MS}, default {JITTER_DEFAULT_MS}; it grows by itself "
+            f"after an underrun).", "WESPOKE_JITTER_MS", "N",
             file_type="int"),
     _Option("log_file", "--log-file", "Write a log to this file (nothing is logged otherwise).",
             "WESPOKE_LOG_FILE", "PATH"),
@@ -216,7 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     headless.add_argument("--output-wav", metavar="OUT.wav", type=Path,
                           help="Record the assistant's audio here instead of playing it.")
     headless.add_argument("--transcript", metavar="OUT.jsonl", type=Path,
-                          help="Write the transcript here, one JSON object per line.")
+                          help="Write the call's records here, one JSON object per line: "
+                               "transcript lines, state changes, tool events, errors, metrics.")
+    headless.add_argument("--json", action="store_true", default=None,
+                          help="Print those records on stdout instead of text lines "
+                               "(errors still go to stderr).")
     headless.add_argument("--duration", metavar="S",
                           help="Hang up after S seconds.")
     devices = commands.add_parser("devices", help="list sound devices", allow_abbrev=False,
@@ -548,7 +555,7 @@ def _resolve_lang(src: _Sources) -> str:
 def _resolve_jitter(src: _Sources) -> int:
     picked = src.pick("jitter_ms")
     if picked is None:
-        return 60
+        return JITTER_DEFAULT_MS
     value, label = picked
     try:
         ms = value if isinstance(value, int) else int(str(value).strip())
@@ -618,7 +625,8 @@ def _resolve_str(src: _Sources, key: str) -> str | None:
 
 def _headless_options(ns: argparse.Namespace, headless: bool) -> HeadlessOptions:
     given = [flag for flag, dest in (("--input-wav", "input_wav"), ("--output-wav", "output_wav"),
-                                     ("--transcript", "transcript"), ("--duration", "duration"))
+                                     ("--transcript", "transcript"), ("--duration", "duration"),
+                                     ("--json", "json"))
              if getattr(ns, dest, None) is not None]
     if given and not headless:
         raise ConfigError(given[0], "only works with 'call --no-tui'")
@@ -640,7 +648,8 @@ def _headless_options(ns: argparse.Namespace, headless: bool) -> HeadlessOptions
         if out is not None and not out.parent.is_dir():
             raise ConfigError(option, f"{out}: folder {out.parent} does not exist")
     return HeadlessOptions(input_wav=input_wav, output_wav=getattr(ns, "output_wav", None),
-                           transcript=getattr(ns, "transcript", None), duration=duration)
+                           transcript=getattr(ns, "transcript", None), duration=duration,
+                           json=bool(getattr(ns, "json", None)))
 
 
 def load_settings(argv: Sequence[str], env: Mapping[str, str] | None = None

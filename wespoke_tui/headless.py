@@ -1,9 +1,10 @@
 """`wespoke-tui call --no-tui`: one call without the TUI, for scripts and tests.
 
 Audio comes from WAV files when given (real-time paced), else the sound devices, or the
-offline demo with `--demo`. State changes and final transcript lines go to stdout, one a
-line, in the user's language; the transcript is also written as JSONL. The call hangs up
-after `--duration` seconds, when the call ends by itself, or on SIGINT/SIGTERM/SIGHUP.
+offline demo with `--demo`. What the call says goes to stdout as text lines in the user's
+language, or as JSON records with `--json`; `--transcript FILE` gets the records too
+(`wespoke_tui.headless_report` has both formats). The call hangs up after `--duration`
+seconds, when the call ends by itself, or on SIGINT/SIGTERM/SIGHUP.
 Exit status: 0 for a clean hang-up, 1 with the user message on stderr for a failed call.
 """
 
@@ -11,25 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from wespoke_tui.audio.base import AudioBackend
 from wespoke_tui.config import HeadlessOptions
 from wespoke_tui.errors import UNKNOWN_ERROR, CallError
-from wespoke_tui.events import (
-    CallController,
-    CallEnding,
-    CallState,
-    ReconnectAttempt,
-    StateChanged,
-    TranscriptItem,
-)
+from wespoke_tui.events import CallController, CallState
+from wespoke_tui.headless_report import Reporter
 from wespoke_tui.i18n import text
+from wespoke_tui.logs import redact
 from wespoke_tui.settings import Settings
 from wespoke_tui.shutdown import GracefulShutdown, exit_if_livekit_loaded
 
@@ -38,7 +33,6 @@ log = logging.getLogger("wespoke_tui.headless")
 EXIT_OK = 0
 EXIT_FAILED = 1
 FINAL_STATES = (CallState.ENDED, CallState.FAILED)
-ROLES = ("user", "assistant", "system", "tool")
 
 
 def run_headless(settings: Settings, options: HeadlessOptions) -> int:
@@ -75,52 +69,11 @@ def _make_controller(settings: Settings, options: HeadlessOptions) -> CallContro
     return CallSession(settings, backends)
 
 
-class _Reporter:
-    """Prints the call as it goes and keeps the transcript; remembers how the call ended."""
-
-    def __init__(self, settings: Settings, transcript: IO[str] | None) -> None:
-        self._lang = settings.lang
-        self._transcript = transcript
-        self._printed_final: set[str] = set()
-        self.final_state: CallState | None = None
-        self.error: CallError | None = None
-        self.state_changed = asyncio.Event()
-
-    def handle(self, event: Any) -> None:
-        if isinstance(event, StateChanged):
-            if event.state != CallState.RECONNECTING:  # said with its attempt number instead
-                _say(text(f"state.{event.state.value}", self._lang))
-            if event.state in FINAL_STATES:
-                self.final_state = event.state
-                self.error = event.error
-            self.state_changed.set()
-        elif isinstance(event, ReconnectAttempt):
-            _say(text("state.reconnecting", self._lang, attempt=event.attempt, max=event.max_attempts))
-        elif isinstance(event, TranscriptItem):
-            if event.final and event.id not in self._printed_final and event.text.strip():
-                self._printed_final.add(event.id)
-                role = text(f"role.{event.role}", self._lang) if event.role in ROLES else event.role
-                _say(f"{role}: {' '.join(event.text.split())}")
-                if self._transcript is not None:
-                    self._write_item(event)
-        elif isinstance(event, CallEnding):
-            _say(text("call_ending.notice", self._lang))
-
-    def _write_item(self, item: TranscriptItem) -> None:
-        assert self._transcript is not None
-        record = {"id": item.id, "role": item.role, "text": item.text, "final": item.final, "timestamp": item.timestamp}
-        self._transcript.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._transcript.flush()
-
-
-def _say(line: str) -> None:
-    print(line, flush=True)
-
-
 async def _run(settings: Settings, options: HeadlessOptions) -> int:
     transcript = _open_transcript(options.transcript)
     controller = _make_controller(settings, options)
-    reporter = _Reporter(settings, transcript)
+    records = [sink for sink in (transcript, sys.stdout if options.json else None) if sink is not None]
+    reporter = Reporter(settings.lang, lines=None if options.json else sys.stdout, records=records, errors=sys.stderr)
     shutdown = GracefulShutdown(controller.hang_up)
     shutdown.install()
     consumer = asyncio.get_running_loop().create_task(_consume(controller, reporter))
@@ -148,24 +101,28 @@ async def _run(settings: Settings, options: HeadlessOptions) -> int:
             await controller.aclose()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(consumer, 2.0)
+        reporter.close()
         shutdown.uninstall()
         if transcript is not None:
             transcript.close()
     if reporter.final_state == CallState.FAILED:
         error = reporter.error
-        message = error.user_message if error else text("state.failed", settings.lang)
+        message = redact(error.user_message) if error else text("state.failed", settings.lang)
         print(" ".join(message.split()), file=sys.stderr, flush=True)
         return EXIT_FAILED
     return EXIT_OK
 
 
-async def _consume(controller: CallController, reporter: _Reporter) -> None:
+async def _consume(controller: CallController, reporter: Reporter) -> None:
     async for event in controller.events():
-        reporter.handle(event)
+        try:
+            reporter.handle(event)
+        except Exception:  # one event that cannot be said must not silence the rest of the call
+            log.exception("could not report %s", type(event).__name__)
 
 
 async def _until_call_ends(
-    controller: CallController, reporter: _Reporter, shutdown: GracefulShutdown, duration: float | None
+    controller: CallController, reporter: Reporter, shutdown: GracefulShutdown, duration: float | None
 ) -> None:
     loop = asyncio.get_running_loop()
     deadline = None if duration is None else loop.time() + duration

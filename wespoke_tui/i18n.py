@@ -26,6 +26,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "agent.thinking": {"tr": "düşünüyor", "en": "thinking"},
     "agent.speaking": {"tr": "konuşuyor", "en": "speaking"},
     "agent.unknown": {"tr": "—", "en": "—"},
+    "headless.assistant_state": {"tr": "asistan: {state}", "en": "assistant: {state}"},
     # Status bar labels.
     "status.state": {"tr": "Durum", "en": "State"},
     "status.duration": {"tr": "Süre", "en": "Time"},

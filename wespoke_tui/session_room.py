@@ -23,6 +23,8 @@ from wespoke_tui.session_call import CONNECT_ATTEMPTS, CONNECT_BACKOFF, CallPart
 
 log = logging.getLogger("wespoke_tui.session")
 
+AGENT_SESSION_TOPIC = "lk.agent.session"
+
 
 class RoomEvents:
     """Mixed into `CallSession`: turns what the room reports into call events."""
@@ -53,6 +55,9 @@ class RoomEvents:
         room.on("reconnected", lambda: self._on_reconnected(call))
         room.on("disconnected", lambda reason: self._on_disconnected(call, reason))
         room.register_text_stream_handler("lk.transcription", lambda reader, identity: self._on_text_stream(call, reader, identity))
+        # LiveKit Agents sends its session protocol (protobuf) here dozens of times a call; without
+        # a handler the SDK logs each stream at INFO. Closing the reader drops its chunks unread.
+        room.register_byte_stream_handler(AGENT_SESSION_TOPIC, lambda reader, identity: reader.close())
 
     def _scan_participants(self, call: CallParts) -> None:
         """Catch an assistant that joined (and published) before we did."""
@@ -126,19 +131,9 @@ class RoomEvents:
 
     async def _read_text_stream(self, call: CallParts, reader: rtc.TextStreamReader, identity: str) -> None:
         if call.data is None:
+            reader.close()
             return
-        info = reader.info
-        attributes = info.attributes or {}
-        from_assistant = identity == call.assistant_identity
-        text = ""
-        try:
-            async for chunk in reader:
-                text += chunk
-                for event in call.data.transcription(info.stream_id, text, attributes, closed=False, from_assistant=from_assistant):
-                    self._emit(event)
-        except Exception as exc:  # a stream cut short (e.g. the sender left) keeps what came
-            log.info("transcription stream %s ended early: %s", info.stream_id, exc)
-        for event in call.data.transcription(info.stream_id, text, attributes, closed=True, from_assistant=from_assistant):
+        async for event in call.data.transcription(reader, from_assistant=identity == call.assistant_identity):
             self._emit(event)
 
     # ------------------------------------------------------------------ reconnection
