@@ -223,6 +223,29 @@ async def write_realtime(write, samples: np.ndarray) -> None:  # type: ignore[no
             await asyncio.sleep(delay)
 
 
+async def test_a_standing_capture_backlog_is_shed_but_a_passing_one_is_not() -> None:
+    capture = SoundDeviceCapture(None, processor=None)
+    capture._loop = asyncio.get_running_loop()
+    frame = np.zeros(CAPTURE_FRAME_SAMPLES, dtype=np.int16)
+    capture._deliver(frame)
+    capture._deliver(frame)
+    capture._deliver(frame)  # a stall: three queued, the reader one behind from here on
+    deadline = time.monotonic() + 1.3
+    while time.monotonic() < deadline:
+        assert await capture._next_frame() is not None
+        capture._deliver(frame)  # one in, one out: the backlog of two stands
+        await asyncio.sleep(0.02)
+    assert capture.trimmed_frames == 2 * CAPTURE_FRAME_MS // 10, "the two standing frames went"
+    assert capture.queue_depth == 1
+    trimmed = capture.trimmed_frames
+    deadline = time.monotonic() + 1.3
+    while time.monotonic() < deadline:  # in real time now: each read empties the queue
+        await capture._next_frame()
+        capture._deliver(frame)
+        await asyncio.sleep(0.02)
+    assert capture.trimmed_frames == trimmed
+
+
 async def test_capture_hears_what_is_played_into_the_mic(sound_rig: PulseRig, tmp_path: Path) -> None:
     """1 s at -20 dBFS, 1 s of silence, 1 s at -10 dBFS (peaks): -23, silence, -13 dBFS RMS."""
     wav = write_wav(

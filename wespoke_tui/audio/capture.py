@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 CAPTURE_FRAME_MS = 20
 CAPTURE_FRAME_SAMPLES = SAMPLE_RATE * CAPTURE_FRAME_MS // 1000
 QUEUE_FRAMES = 10  # 200 ms of audio between the callback and the loop; more is latency
+# After a stall the consumer catches up only as fast as the room takes audio (real time), so a
+# backlog would stay as latency for the rest of the call: frames that stayed queued after every
+# read for a whole BACKLOG_WINDOW_S are shed, the oldest first.
+BACKLOG_WINDOW_S = 1.0
 STALL_S = 0.5  # no callback for this long while running: the device is gone
 STARTUP_GRACE_S = 3.0  # time allowed for the first callback after start()
 
@@ -89,6 +93,9 @@ class SoundDeviceCapture:
         self.callbacks = 0
         self.device_overflows = 0  # PortAudio's own: input lost before our callback ran
         self.dropped_frames = 0  # in 10 ms frames
+        self.trimmed_frames = 0  # in 10 ms frames: shed from a standing backlog
+        self._window_end = 0.0
+        self._window_min = 0
         self.max_queue_depth = 0  # in 20 ms frames
 
     # ---- AudioInput -------------------------------------------------------------------------
@@ -209,6 +216,7 @@ class SoundDeviceCapture:
         while True:
             with self._lock:
                 if self._frames:
+                    self._shed_standing_backlog()
                     return self._frames.popleft()
                 self._waiting = True
                 self._wakeup.clear()
@@ -221,6 +229,20 @@ class SoundDeviceCapture:
                     await self._wakeup.wait()
             except TimeoutError:
                 pass
+
+    def _shed_standing_backlog(self) -> None:
+        """Called under the lock at each read: the lowest depth left behind over a window is
+        standing latency, and that many of the oldest frames go."""
+        depth = len(self._frames) - 1  # what stays queued after this read
+        now = time.monotonic()
+        if now < self._window_end:
+            self._window_min = min(self._window_min, depth)
+            return
+        if self._window_end and self._window_min > 0:
+            for _ in range(self._window_min):
+                self._frames.popleft()
+                self.trimmed_frames += CAPTURE_FRAME_MS // FRAME_MS
+        self._window_end, self._window_min = now + BACKLOG_WINDOW_S, depth
 
     def _check_alive(self) -> None:
         now = time.monotonic()

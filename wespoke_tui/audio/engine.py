@@ -78,6 +78,7 @@ class SoundDeviceBackend:
             out["playback_device_underflows"] = self.playback.device_underflows
         if self.capture is not None:
             out["capture_dropped_frames"] = self.capture.dropped_frames
+            out["capture_trimmed_frames"] = self.capture.trimmed_frames
             out["capture_queue_depth"] = self.capture.queue_depth
             out["capture_queue_depth_max"] = self.capture.max_queue_depth
             out["input_latency_ms"] = self.capture.input_latency_s * 1000
