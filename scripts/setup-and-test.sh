@@ -31,6 +31,19 @@ log "installing wespoke-tui and its test dependencies"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 
+# The LiveKit Agents test assistant runs in a venv of its own: livekit-agents pins the livekit
+# SDK to an exact older release, and the client is tested on the SDK it ships with. Only the
+# `agents-assistant` extra goes in (read from pyproject.toml), not wespoke-tui itself.
+if [ ! -x .venv-agents/bin/python ]; then
+    log "creating .venv-agents"
+    python3 -m venv .venv-agents
+fi
+log "installing the LiveKit Agents test assistant's dependencies"
+mapfile -t AGENTS_REQUIREMENTS < <(.venv-agents/bin/python -c \
+    'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["agents-assistant"]))')
+.venv-agents/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv-agents/bin/python -m pip install -q --disable-pip-version-check "${AGENTS_REQUIREMENTS[@]}"
+
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/wespoke-tui"
 LIVEKIT_BIN="$CACHE/livekit-server-$LIVEKIT_VERSION"
 if [ ! -x "$LIVEKIT_BIN" ]; then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from livekit import api, rtc
 
+from tests.stack.livekit_server import LiveKitServer, _short_secret_ok
 from tests.stack.wespoke_fixtures import TEST_API_KEY, TEST_ASSISTANT_ID, TestWespokeServer, start_wespoke_server
 from tests.stack.wespoke_server import WespokeServer
 
@@ -171,3 +174,40 @@ def test_browser_pages_pass_cors(wespoke_server: TestWespokeServer) -> None:
     refused = post_token(wespoke_server, headers={**AUTH, "Origin": page})
     assert refused.status_code == 403 and refused.headers["Access-Control-Allow-Origin"] == page
     assert "Access-Control-Allow-Origin" not in post_token(wespoke_server).headers  # no Origin: not a browser
+
+
+async def test_agent_assistant_tokens_dispatch_by_room_configuration(livekit_server: LiveKitServer) -> None:
+    """An assistant set up with an agent name: its token's room configuration dispatches that
+    LiveKit Agents worker (LiveKit records the dispatch when the caller's join creates the room),
+    with the call in the dispatch metadata; the `dispatch` hook is left to the other assistants."""
+    hooked: list[str] = []
+    server = start_wespoke_server(livekit_url=livekit_server.url, dispatch=lambda record, _server: hooked.append(record.assistant_id))
+    server.add_assistant("asst_agents", "Agents", agent_name="the-agent")
+    room = rtc.Room()
+    try:
+        body = {"assistantId": "asst_agents", "metadata": {"userId": "u1"}, "assistantOverrides": {"firstMessage": "Hi"}}
+        data = post_token(server, body).json()["data"]
+        assert data["assistant"] == {"id": "asst_agents", "name": "Agents", "version": 1}  # no agent name leaks
+        with _short_secret_ok():
+            claims = api.TokenVerifier("devkey", "secret").verify(data["token"])
+            plain = api.TokenVerifier("devkey", "secret").verify(post_token(server).json()["data"]["token"])
+        (dispatch,) = claims.room_config.agents
+        assert dispatch.agent_name == "the-agent"
+        assert json.loads(dispatch.metadata) == {"callId": data["callId"], "assistantId": "asst_agents",
+                                                 "metadata": {"userId": "u1"}, "assistantOverrides": {"firstMessage": "Hi"}}
+        assert plain.room_config is None or not plain.room_config.agents
+        # The hook runs on a thread of its own, started before the token's answer: the agents
+        # call's thread, had there been one, started before the plain call's.
+        deadline = time.monotonic() + 3
+        while not hooked and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert hooked == [TEST_ASSISTANT_ID]
+
+        await room.connect(data["url"], data["token"])
+        with _short_secret_ok():
+            async with livekit_server.room_api() as lk:
+                dispatches = await lk.agent_dispatch.list_dispatch(data["roomName"])
+        assert [(d.agent_name, json.loads(d.metadata)["callId"]) for d in dispatches] == [("the-agent", data["callId"])]
+    finally:
+        await room.disconnect()
+        server.stop()

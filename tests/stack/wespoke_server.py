@@ -196,6 +196,8 @@ class WespokeServer:
         self._lock = threading.RLock()
         self.keys: dict[str, KeyRecord] = {}
         self.assistants: dict[str, dict[str, Any]] = {}
+        # Assistant id → the LiveKit Agents agent name its tokens dispatch (see add_assistant).
+        self.agent_names: dict[str, str] = {}
         self.calls: dict[str, CallRecord] = {}
         self.chats: dict[str, ChatRecord] = {}
         self.requests: list[RequestRecord] = []
@@ -262,9 +264,16 @@ class WespokeServer:
             record.limit, record.window_s = limit, window_s
             record.starts.clear()
 
-    def add_assistant(self, assistant_id: str, name: str, version: int = 1) -> None:
+    def add_assistant(self, assistant_id: str, name: str, version: int = 1, agent_name: str | None = None) -> None:
+        """`agent_name`: the assistant is a LiveKit Agents worker registered under that name. Its
+        tokens carry a room configuration that dispatches it (`RoomAgentDispatch`), so LiveKit
+        starts it when the caller joins; the `dispatch` hook (the test assistant) is not used."""
         with self._lock:
             self.assistants[assistant_id] = {"id": assistant_id, "name": name, "version": version}
+            if agent_name:
+                self.agent_names[assistant_id] = agent_name
+            else:
+                self.agent_names.pop(assistant_id, None)
 
     def fail_next(
         self,
@@ -384,7 +393,15 @@ class WespokeServer:
         call_id = f"call_{secrets.token_hex(8)}"
         room_name = f"call-{call_id}"
         identity = f"user-{call_id}"
-        token = self._mint(room_name, identity)
+        with self._lock:
+            agent_name = self.agent_names.get(assistant["id"])
+        agent_dispatch = None
+        if agent_name:
+            # What the agent learns of the call, as a backend would tell its agent.
+            job_metadata = {"callId": call_id, "assistantId": assistant["id"], "metadata": metadata,
+                            "assistantOverrides": overrides}
+            agent_dispatch = lkapi.RoomAgentDispatch(agent_name=agent_name, metadata=json.dumps(job_metadata))
+        token = self._mint(room_name, identity, agent_dispatch)
         record = CallRecord(
             call_id=call_id,
             key=key.key,
@@ -399,7 +416,7 @@ class WespokeServer:
         with self._lock:
             self.calls[call_id] = record
             rate_limit = self._rate_limit_info(key)
-        if self.dispatch is not None:
+        if self.dispatch is not None and agent_dispatch is None:
             threading.Thread(target=self._run_dispatch, args=(record,), name=f"dispatch-{call_id}", daemon=True).start()
         return {
             "callId": call_id,
@@ -410,8 +427,9 @@ class WespokeServer:
             "rateLimit": rate_limit,
         }
 
-    def _mint(self, room_name: str, identity: str) -> str:
-        """A real LiveKit access token: join `room_name` as `identity`, publish, subscribe, data."""
+    def _mint(self, room_name: str, identity: str, agent_dispatch: lkapi.RoomAgentDispatch | None = None) -> str:
+        """A real LiveKit access token: join `room_name` as `identity`, publish, subscribe, data;
+        with `agent_dispatch`, the room the token creates dispatches that agent."""
         grants = lkapi.VideoGrants(
             room_join=True, room=room_name, can_publish=True, can_subscribe=True, can_publish_data=True
         )
@@ -423,6 +441,8 @@ class WespokeServer:
             .with_grants(grants)
             .with_ttl(timedelta(hours=1))
         )
+        if agent_dispatch is not None:
+            token = token.with_room_config(lkapi.RoomConfiguration(agents=[agent_dispatch]))
         with warnings.catch_warnings():
             # The dev server's secret is the short word "secret"; that is its choice, not a bug here.
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)
