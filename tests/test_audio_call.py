@@ -8,6 +8,7 @@ comes from `wespoke_stack`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,27 @@ def loudest_window(samples: np.ndarray, seconds: float) -> np.ndarray:
 
 
 def plateau_levels(frame_reports: list[dict[str, Any]]) -> list[float]:
-    """The received level of each plateau, from the assistant's per-frame reports, by onset."""
+    """The received level of each plateau, from the assistant's per-frame reports.
+
+    Each plateau is found by its own edges, the steps in level between plateaus, not at fixed
+    times after the first onset: the report times are the assistant's wall clock, which a busy
+    machine stretches, and a stall early on would shift every later window."""
     t = np.array([r["t"] for r in frame_reports])
     level = np.array([r["rms_dbfs"] for r in frame_reports])
-    onset = float(t[np.nonzero(level > -50)[0][0]])
-    out = []
-    for k in range(len(PLATEAUS)):
-        inside = (t >= onset + k * PLATEAU_S + 0.3) & (t <= onset + (k + 1) * PLATEAU_S - 0.3)
-        out.append(float(np.median(level[inside])))  # the median: a stall shifting the edges does not move it
-    return out
+    sound = level > -50  # every plateau is louder: what is not is silence or a dropout, left out
+    heard, t = level[sound], t[sound]
+    per_second = heard.size / max(1e-3, float(t[-1] - t[0]))
+    smooth = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(heard, 7, mode="edge"), 15), axis=1)
+    steps: list[int] = []
+    # The biggest steps at least a second apart and from either end (where the sound fades in and out).
+    for i in np.argsort(-np.abs(np.diff(smooth))).tolist():
+        if per_second < i < heard.size - per_second and all(abs(i + 1 - j) > per_second for j in steps):
+            steps.append(i + 1)
+        if len(steps) == len(PLATEAUS) - 1:
+            break
+    edge = round(0.3 * per_second)
+    bounds = [0, *sorted(steps), heard.size]
+    return [float(np.median(heard[a + edge : b - edge])) for a, b in itertools.pairwise(bounds)]
 
 
 async def run_call(wespoke_stack: Any, rig: PulseRig, tmp_path: Path, mic_wav: Path, **settings: Any):  # type: ignore[no-untyped-def]

@@ -22,11 +22,12 @@ from tests.stack.pulse_rig import (
     PulseRig,
     alsa_base_config,
     dominant_hz,
-    first_onset,
     frame_levels,
     power_dbfs,
     read_wav,
+    segments,
     sine,
+    write_realtime,
     write_wav,
 )
 from wespoke_tui.audio.devices import (
@@ -116,10 +117,7 @@ async def test_capture_and_playback_on_devices_chosen_by_name(sound_rig: PulseRi
     sound_rig.start_recording_speaker(tmp_path / "out.wav")
     await asyncio.sleep(0.2)
     player = sound_rig.play_into_mic(write_wav(tmp_path / "in.wav", sine(1000, 1.0, -20.0)))
-    tone = sine(660, 1.0, -20.0).reshape(-1, 480)
-    for frame in tone:
-        output.write(frame)
-        await asyncio.sleep(0.01)
+    await write_realtime(output.write, sine(660, 1.0, -20.0))
     await asyncio.to_thread(player.wait, 10)
     await asyncio.sleep(0.4)
     task.cancel()
@@ -127,12 +125,11 @@ async def test_capture_and_playback_on_devices_chosen_by_name(sound_rig: PulseRi
     await capture.aclose()
     await output.aclose()
     heard = np.concatenate(frames)
-    onset = first_onset(frame_levels(heard))
-    assert dominant_hz(heard[onset * 480 : (onset + 90) * 480]) == pytest.approx(1000, abs=5)
-    played_onset = first_onset(frame_levels(recorded))
-    played = recorded[(played_onset + 5) * 480 : (played_onset + 80) * 480]
-    assert dominant_hz(played) == pytest.approx(660, abs=3)
-    assert power_dbfs(played) == pytest.approx(-23.0, abs=1.5)
+    (tone_in,) = segments(frame_levels(heard))
+    assert dominant_hz(tone_in.steady(heard)) == pytest.approx(1000, abs=5)
+    (tone_out,) = segments(frame_levels(recorded))
+    assert dominant_hz(tone_out.steady(recorded, margin=5)) == pytest.approx(660, abs=3)
+    assert power_dbfs(tone_out.steady(recorded, margin=5)) == pytest.approx(-23.0, abs=1.5)
 
 
 async def test_mic_probe_yields_levels_at_a_bounded_rate(sound_rig: PulseRig, tmp_path: Path) -> None:

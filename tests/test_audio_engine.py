@@ -7,8 +7,13 @@ real time. Levels are checked on 10 ms frames; the tone segments are found by th
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import math
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,19 +21,28 @@ import pytest
 
 from tests.stack.pulse_rig import (
     PulseRig,
+    RigEvent,
     dominant_hz,
-    first_onset,
     frame_levels,
     power_dbfs,
     read_wav,
+    segments,
     sine,
     speech_wav,
+    write_realtime,
     write_wav,
 )
-from wespoke_tui.audio.base import FRAME_SAMPLES
+from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES
 from wespoke_tui.audio.capture import CAPTURE_FRAME_MS, CAPTURE_FRAME_SAMPLES, SoundDeviceCapture
 from wespoke_tui.audio.engine import SoundDeviceBackend
-from wespoke_tui.audio.playback import TRIM_DEADLINE_S, TRIM_SLACK_MS, UNDERRUN_WINDOW_S, BufferState, JitterBuffer
+from wespoke_tui.audio.playback import (
+    TRIM_DEADLINE_S,
+    TRIM_SLACK_MS,
+    UNDERRUN_WINDOW_S,
+    BufferState,
+    JitterBuffer,
+    SoundDevicePlayback,
+)
 from wespoke_tui.settings import Settings
 
 RATE = 48_000
@@ -204,25 +218,6 @@ def test_jitter_alone_is_not_trimmed() -> None:
     assert buffer.underruns == 0
 
 
-# ---- on the rig ---------------------------------------------------------------------------------
-
-
-async def collect(frames: AsyncIterator[np.ndarray], into: list[np.ndarray]) -> None:
-    async for frame in frames:
-        into.append(frame)
-
-
-async def write_realtime(write, samples: np.ndarray) -> None:  # type: ignore[no-untyped-def]
-    """Write 10 ms frames at the pace of the clock, as a remote track delivers them."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for i, frame in enumerate(samples[: samples.size // BLOCK * BLOCK].reshape(-1, BLOCK)):
-        write(frame)
-        delay = start + (i + 1) * 0.01 - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-
 async def test_a_standing_capture_backlog_is_shed_but_a_passing_one_is_not() -> None:
     capture = SoundDeviceCapture(None, processor=None)
     capture._loop = asyncio.get_running_loop()
@@ -246,6 +241,52 @@ async def test_a_standing_capture_backlog_is_shed_but_a_passing_one_is_not() -> 
     assert capture.trimmed_frames == trimmed
 
 
+# ---- on the rig ---------------------------------------------------------------------------------
+#
+# On a busy machine, glitches happen that the engine did not cause, and each kind is counted:
+# - the device side: the engine's callback came too late for the device. PulseAudio logs every
+#   underrun of the engine's output stream ("ALSA Playback"), which PortAudio reports only in
+#   part (as `device_underflows`); each such underrun is a gap in what the speaker played, and a
+#   PortAudio-reported one (the stream is restarted) or a latency raise (it is reopened) also
+#   loses what the device held, up to its latency;
+# - the feed side: `write_realtime`, the stand-in for a remote track, was late by more than the
+#   jitter buffer held (FeedTiming.stalls); then the buffer runs dry, an underrun that is not
+#   the engine's;
+# - the consumer side: the test read the capture frames more than the queue's 200 ms late, and
+#   the engine dropped the oldest ones (`dropped_frames`), or a backlog stood for a second and
+#   the engine shed it (`trimmed_frames`).
+# The assertions are the exact ones of an idle machine plus, at most, what those counts explain.
+
+
+async def collect(frames: AsyncIterator[np.ndarray], into: list[np.ndarray]) -> None:
+    async for frame in frames:
+        into.append(frame)
+
+
+def device_stalls(rig: PulseRig, mark: int) -> list[RigEvent]:
+    """The server's underruns of the engine's output stream since `mark`."""
+    return [e for e in rig.events(mark) if e.kind == "underrun" and e.name == "ALSA Playback"]
+
+
+def lost_frames(playback: SoundDevicePlayback) -> int:
+    """Frames of audio the device may have dropped: what it held (its measured latency, the
+    largest at the end since the latency only grows), each time PortAudio restarted the stream
+    after an underflow or the engine reopened it with more latency."""
+    return (playback.device_underflows + playback.latency_raises) * (math.ceil(playback.output_latency_s * 100) + 1)
+
+
+@contextlib.contextmanager
+def cpu_hogs(count: int = 2) -> Iterator[None]:
+    """Busy loops at normal priority, one a core: other work on a busy laptop. Always stopped."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
 async def test_capture_hears_what_is_played_into_the_mic(sound_rig: PulseRig, tmp_path: Path) -> None:
     """1 s at -20 dBFS, 1 s of silence, 1 s at -10 dBFS (peaks): -23, silence, -13 dBFS RMS."""
     wav = write_wav(
@@ -263,14 +304,20 @@ async def test_capture_hears_what_is_played_into_the_mic(sound_rig: PulseRig, tm
     await capture.aclose()
     assert all(f.shape == (CAPTURE_FRAME_SAMPLES,) and f.dtype == np.int16 for f in frames)
     audio = np.concatenate(frames)
-    levels = frame_levels(audio)
-    onset = first_onset(levels)
-    seconds = [audio[(onset + 100 * k) * BLOCK : (onset + 100 * (k + 1)) * BLOCK] for k in range(3)]
-    assert power_dbfs(seconds[0][2 * BLOCK : -2 * BLOCK]) == pytest.approx(-23.0, abs=1.5)
-    assert power_dbfs(seconds[1][5 * BLOCK : -5 * BLOCK]) <= -60.0
-    assert power_dbfs(seconds[2][2 * BLOCK : -2 * BLOCK]) == pytest.approx(-13.0, abs=1.5)
-    assert dominant_hz(seconds[0]) == pytest.approx(1000, abs=5)
-    assert dominant_hz(seconds[2]) == pytest.approx(500, abs=5)
+    first, second = segments(frame_levels(audio))
+    # What the engine let go it counted (dropped for a late reader, shed from a standing backlog);
+    # input lost before the callback ran is at most what the device buffered.
+    overflow_frames = math.ceil(capture.input_latency_s * 100) + 1
+    lost = capture.dropped_frames + capture.trimmed_frames + capture.device_overflows * overflow_frames
+    assert first.gaps == () and second.gaps == (), "capture cuts what it loses, it never inserts silence"
+    assert first.frames == pytest.approx(100, abs=2 + lost)
+    assert second.start - first.stop == pytest.approx(100, abs=2 + lost)
+    assert second.frames == pytest.approx(100, abs=2 + lost)
+    assert power_dbfs(first.steady(audio)) == pytest.approx(-23.0, abs=1.5)
+    assert power_dbfs(audio[(first.stop + 5) * BLOCK : (second.start - 5) * BLOCK]) <= -60.0
+    assert power_dbfs(second.steady(audio)) == pytest.approx(-13.0, abs=1.5)
+    assert dominant_hz(first.steady(audio)) == pytest.approx(1000, abs=5)
+    assert dominant_hz(second.steady(audio)) == pytest.approx(500, abs=5)
     assert capture.rate == RATE
     assert capture.max_queue_depth <= 20
 
@@ -279,25 +326,128 @@ async def test_playback_comes_out_of_the_speaker(sound_rig: PulseRig, tmp_path: 
     backend = SoundDeviceBackend(Settings(jitter_buffer_ms=60))
     output = backend.open_output()
     await output.start()
+    mark = sound_rig.log_mark()
     sound_rig.start_recording_speaker(tmp_path / "speaker.wav")
     await asyncio.sleep(0.3)
-    await write_realtime(output.write, sine(440, 2.0, -20.0))
+    feed = await write_realtime(output.write, sine(440, 2.0, -20.0))
     await asyncio.sleep(0.4)
     recorded, _ = read_wav(sound_rig.stop_recording())  # type: ignore[arg-type]
     await output.aclose()
-    levels = frame_levels(recorded)
-    onset = first_onset(levels)
-    loud = np.nonzero(levels > -40)[0]
-    assert (loud[-1] - onset + 1) == pytest.approx(200, abs=3), "2 s of tone, not stretched or cut"
-    gaps = int((levels[onset + 1 : loud[-1]] <= -26).sum())
     health = backend.health()
-    # A gap can only come from the device side (PulseAudio starved on a busy machine), which
-    # PortAudio reports as an output underflow; with none reported there must be no gap at all.
-    assert gaps <= 3 * health["playback_device_underflows"], (gaps, health)
-    tone = recorded[(onset + 5) * BLOCK : (loud[-1] - 5) * BLOCK]
-    assert power_dbfs(tone) == pytest.approx(-23.0, abs=1.0)
-    assert dominant_hz(tone) == pytest.approx(440, abs=2)
-    assert health["playback_underruns"] == 0 and health["playback_overruns"] == 0
+    stalls = device_stalls(sound_rig, mark)
+    assert backend.playback is not None
+    (tone,) = segments(frame_levels(recorded))
+    print(f"\n{len(tone.gaps)} gaps; device stalls {len(stalls)}, feed stalls {len(feed.stalls(0.06))}; {health}")
+    # Every gap is a device stall or an underrun; an underrun, a device stall or a late feed.
+    assert len(tone.gaps) <= len(stalls) + health["playback_underruns"], (tone, health)
+    assert health["playback_underruns"] <= len(stalls) + len(feed.stalls(0.06)), health
+    assert health["playback_overruns"] == 0 or stalls, health
+    played = tone.frames - tone.gap_frames
+    assert played == pytest.approx(200, abs=3 + lost_frames(backend.playback)), "2 s of tone, not stretched or cut"
+    assert power_dbfs(tone.steady(recorded, margin=5)) == pytest.approx(-23.0, abs=1.0)
+    assert dominant_hz(tone.steady(recorded, margin=5)) == pytest.approx(440, abs=2)
+
+
+async def test_a_device_underflow_raises_the_output_latency_in_the_next_pause(sound_rig: PulseRig, tmp_path: Path) -> None:
+    """The callback is held up once, 200 ms, as a busy machine does: the device underflows, and
+    the engine reopens its stream with twice the latency once the device holds only silence
+    (not in the middle of a sound); the APM's delay follows the new latency."""
+    backend = SoundDeviceBackend(Settings(noise_suppression=False, auto_gain=False))
+    output = backend.open_output()
+    await output.start()
+    capture = backend.open_input()
+    await capture.start()  # the APM's delay is set on the capture side, from both latencies
+    frames: list[np.ndarray] = []
+    consumer = asyncio.create_task(collect(capture.frames(), frames))
+    playback = backend.playback
+    assert playback is not None and playback.buffer is not None
+    read_into, calls = playback.buffer.read_into, itertools.count()
+
+    def held_up_once(out: np.ndarray, now: float) -> None:
+        if next(calls) == 150:  # inside the second sound
+            time.sleep(0.2)
+        read_into(out, now)
+
+    playback.buffer.read_into = held_up_once  # type: ignore[method-assign]
+    mark = sound_rig.log_mark()
+    sound_rig.start_recording_speaker(tmp_path / "speaker.wav")
+    await asyncio.sleep(0.3)
+    before, low = backend.health(), playback.latency_s
+    sounds = np.tile(np.concatenate([sine(440, 0.5, -20.0), np.zeros(RATE // 2, dtype=np.int16)]), 5)
+    await write_realtime(output.write, sounds)
+    await asyncio.sleep(0.5)
+    after = backend.health()
+    recorded, _ = read_wav(sound_rig.stop_recording())  # type: ignore[arg-type]
+    consumer.cancel()
+    await capture.aclose()
+    await output.aclose()
+    print(f"\nbefore {before}\nafter {after}")
+    assert 1 <= playback.latency_raises <= playback.device_underflows
+    assert playback.latency_s >= 1.5 * low, "twice PortAudio's low latency, or more (the device rounds it)"
+    start = sound_rig.recording_started_at
+    assert start is not None
+    stalls = [e.t for e in device_stalls(sound_rig, mark)]
+    tones = segments(frame_levels(recorded), bridge_frames=40)  # the pauses are 50
+    assert len(tones) == 5
+    held_up = tones[1].gaps[0][0] * 0.01 + start
+    assert min(abs(t - held_up) for t in stalls) < 0.05, "the gap in the second sound is the device's stall"
+    # The busy machine may add stalls of its own: each gap is one, and nothing else is lost.
+    for tone in tones:
+        assert all(min(abs(t - (a * 0.01 + start)) for t in stalls) < 0.05 for a, _ in tone.gaps)
+        assert tone.gaps or tone.frames == pytest.approx(50, abs=1), "nothing lost outside the stalls"
+    # PortAudio restarts the stream right after a stall; every other stream the engine opened
+    # is a latency raise, and it came in a pause, when the device held only silence.
+    opened = [e.t for e in sound_rig.events(mark) if e.kind == "input" and e.name == "ALSA Playback"]
+    raised = [t for t in opened if not any(0 <= t - stall < 0.4 for stall in stalls)]
+    assert raised, "the raise reopened the stream"
+    for t in raised:
+        at = round((t - start) * 100)
+        assert any(earlier.stop - 3 <= at < later.start - 5 for earlier, later in itertools.pairwise(tones)), (
+            f"reopened at {t - start:.2f} s, not in a pause"
+        )
+    assert after["output_latency_ms"] - before["output_latency_ms"] >= 15
+    for health in (before, after):  # the APM's delay: both measured latencies, the new one included
+        assert health["aec_delay_ms"] == pytest.approx(health["output_latency_ms"] + health["input_latency_ms"], abs=15)
+
+
+@pytest.mark.timeout(120)
+async def test_under_load_every_gap_the_speaker_played_is_a_counted_glitch(sound_rig: PulseRig, tmp_path: Path) -> None:
+    """Two CPU hogs, one a core, while 8 s of tone play: every gap in what the speaker played
+    lies at a device stall the server logged or after a late feed, and the engine's own counts
+    stay within the rig's (its underflows are device stalls; it raised the latency only for them)."""
+    backend = SoundDeviceBackend(Settings(aec=False, noise_suppression=False, auto_gain=False))
+    output = backend.open_output()
+    await output.start()
+    playback = backend.playback
+    assert playback is not None and playback.buffer is not None
+    mark = sound_rig.log_mark()
+    sound_rig.start_recording_speaker(tmp_path / "speaker.wav")
+    with cpu_hogs():
+        await asyncio.sleep(0.3)
+        feed = await write_realtime(output.write, sine(440, 8.0, -20.0))
+        await asyncio.sleep(0.5)
+    recorded, _ = read_wav(sound_rig.stop_recording())  # type: ignore[arg-type]
+    await output.aclose()
+    start = sound_rig.recording_started_at
+    assert start is not None
+    stalls = device_stalls(sound_rig, mark)
+    target = playback.buffer.ms(playback.buffer.target) / 1000
+    # A late feed empties the buffer once the lateness exceeds what it held; the gap then reaches
+    # the speaker after the buffer and the device's own latency.
+    late = feed.stalls(0.03)
+    causes = [(e.t - 0.03, e.t + 0.03) for e in stalls] + [
+        (begin, end + target + playback.output_latency_s + 0.03) for begin, end in late
+    ]
+    (tone,) = segments(frame_levels(recorded))
+    gaps = [(start + a * 0.01, (b - a) * 10) for a, b in tone.gaps]
+    print(f"\nunder load: gaps (time, ms) {[(round(t - start, 2), ms) for t, ms in gaps]}")
+    print(f"device stalls {[round(e.t - start, 2) for e in stalls]}, late feeds {[(round(a - start, 2), round(b - a, 3)) for a, b in late]}")
+    print(f"engine: underflows {playback.device_underflows}, raises {playback.latency_raises} to {playback.latency_s * 1000:.0f} ms, {backend.health()}")
+    unexplained = [(round(t - start, 2), ms) for t, ms in gaps if not any(lo <= t <= hi for lo, hi in causes)]
+    assert not unexplained, "gaps that no counted glitch explains"
+    assert playback.device_underflows <= len(stalls), "the engine counted only underflows the device had"
+    assert playback.latency_raises <= playback.device_underflows
+    assert playback.buffer.underruns <= len(stalls) + len(late)
 
 
 async def measure_echo(settings: Settings, far: np.ndarray) -> tuple[float, dict[str, float]]:
@@ -354,36 +504,37 @@ async def test_sixty_seconds_without_underruns(sound_rig: PulseRig) -> None:
     writer = asyncio.create_task(write_realtime(output.write, sweep))
     await asyncio.sleep(1.0)
     after_first_second = backend.health()
+    mark, since = sound_rig.log_mark(), time.monotonic()
     samples = []
-    started = time.monotonic()
     while not writer.done():
         samples.append(backend.health())
         await asyncio.sleep(0.5)
-    elapsed = time.monotonic() - started
+    elapsed = time.monotonic() - since
     final = backend.health()
     consumer.cancel()
     await capture.aclose()
     await output.aclose()
     assert elapsed >= seconds - 2
-    print(f"\n60 s run: {final}")
+    feed_stalls = [stall for stall in writer.result().stalls(0.03) if stall[1] >= since]
+    stalls = device_stalls(sound_rig, mark)
+    print(f"\n60 s run: device stalls {len(stalls)}, feed stalls {len(feed_stalls)}; {final}")
     underruns = final["playback_underruns"] - after_first_second["playback_underruns"]
-    device_stalls = final["playback_device_underflows"] - after_first_second["playback_device_underflows"]
-    # Zero underruns. The one exception is a device stall (PortAudio reports an output underflow,
-    # e.g. PulseAudio starved on an overloaded machine): the device then pulls its backlog in one
-    # burst and can empty the buffer; each such stall may cost at most one underrun.
-    assert underruns == 0 or underruns <= device_stalls, final
-    # Overruns and capture drops are not asserted: on a loaded machine (2 shared cores) the
-    # process can stall for 200 ms; then the engine drops the oldest audio and counts it,
-    # which is the behaviour under test here, together with the bounds.
+    # Zero underruns, but for the glitches of a busy machine: a feed more than the buffer late,
+    # or a device stall, after which the device pulls its backlog in one burst and can empty
+    # the buffer; each may cost at most one underrun.
+    assert underruns <= len(stalls) + len(feed_stalls), final
+    # Overruns are not asserted: a stalled process (200 ms on a loaded machine) makes the engine
+    # drop the oldest audio and count it, which is the behaviour under test, with the bounds.
     assert final["playback_queue_ms_max"] <= 240
     assert final["capture_queue_depth_max"] <= 20
     assert max(s["playback_queue_ms"] for s in samples) <= 240
-    assert len(frames) >= (seconds - 1) * 1000 // CAPTURE_FRAME_MS, "the microphone delivered in real time throughout"
+    let_go = final["capture_dropped_frames"] + final["capture_trimmed_frames"]
+    delivered = len(frames) + let_go * FRAME_MS // CAPTURE_FRAME_MS
+    assert delivered >= (seconds - 1) * 1000 // CAPTURE_FRAME_MS, "the microphone delivered (or counted) in real time"
 
 
 async def test_a_device_at_44100_hz_is_resampled_both_ways(sound_rig: PulseRig, tmp_path: Path) -> None:
     """Devices that do not run at 48 kHz: capture resamples to 48 kHz frames, playback to the device."""
-    from wespoke_tui.audio.playback import SoundDevicePlayback
     from wespoke_tui.audio.processing import VoiceProcessor
 
     processor = VoiceProcessor(echo_cancellation=True, noise_suppression=False, auto_gain=False)
@@ -406,12 +557,10 @@ async def test_a_device_at_44100_hz_is_resampled_both_ways(sound_rig: PulseRig, 
     await output.aclose()
     assert all(f.shape == (CAPTURE_FRAME_SAMPLES,) for f in frames)
     heard = np.concatenate(frames)
-    onset = first_onset(frame_levels(heard))
-    tone_in = heard[(onset + 5) * BLOCK : (onset + 140) * BLOCK]
-    assert dominant_hz(tone_in) == pytest.approx(1000, abs=5)
-    assert power_dbfs(tone_in) == pytest.approx(-23.0, abs=1.0)
-    played_onset = first_onset(frame_levels(recorded))
-    tone_out = recorded[(played_onset + 5) * BLOCK : (played_onset + 140) * BLOCK]
-    assert dominant_hz(tone_out) == pytest.approx(440, abs=3)
-    assert power_dbfs(tone_out) == pytest.approx(-23.0, abs=1.0)
+    (tone_in,) = segments(frame_levels(heard))
+    assert dominant_hz(tone_in.steady(heard, margin=5)) == pytest.approx(1000, abs=5)
+    assert power_dbfs(tone_in.steady(heard, margin=5)) == pytest.approx(-23.0, abs=1.0)
+    (tone_out,) = segments(frame_levels(recorded))
+    assert dominant_hz(tone_out.steady(recorded, margin=5)) == pytest.approx(440, abs=3)
+    assert power_dbfs(tone_out.steady(recorded, margin=5)) == pytest.approx(-23.0, abs=1.0)
     assert processor.reverse_frames > 100 and processor.errors == 0, "the APM took 44.1 kHz far-end frames"

@@ -27,8 +27,10 @@ def pulse_rig() -> Iterator[PulseRig]:
 
 @pytest.fixture
 def sound_rig(pulse_rig: PulseRig) -> Iterator[PulseRig]:
-    """The session rig, put back as it was after each test (echo path off, mic present)."""
+    """The session rig, put back as it was after each test (echo path off, no feed playing, mic
+    present)."""
     yield pulse_rig
+    pulse_rig.stop_feeds()
     pulse_rig.remove_echo_path()
     pulse_rig.stop_recording()
     pulse_rig.restore_mic()

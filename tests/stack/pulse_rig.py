@@ -10,16 +10,32 @@ Layout (see DESIGN.md, "Audio devices"):
 
 Nothing depends on the machine's own sound settings: HOME, XDG_RUNTIME_DIR, PULSE_SERVER and
 ALSA_CONFIG_PATH all point into the rig's temporary directory.
+
+On a busy machine the rig's own parts must not be what glitches, and what does glitch must be
+counted, so a test can tell the engine's faults from the load's:
+- the microphone is fed by the server itself (`pactl upload-sample` + `play-sample`), from its
+  real-time sink thread, not by a client process that can starve;
+- the speaker is recorded by `parec`, whose server-side queue holds 40 s, so a starved `parec`
+  loses nothing;
+- the server logs (debug level, with times) every underrun of every playback stream, e.g. of the
+  engine's output stream when its callback came too late, and every stream it creates;
+  `events()` reads them back in this process's clock (`time.monotonic()`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +54,70 @@ pcm.rig_missing { type pulse device "no_such_source" hint { show on description 
 
 class PulseRigError(RuntimeError):
     pass
+
+
+# What the server logs (pulsecore/protocol-native.c, sink-input.c, source-output.c at debug and
+# info level), after the "(  12.345|   0.001) D: [thread] " prefix that --log-time adds.
+LOG_LINE = re.compile(r"^\(\s*(\d+\.\d+)\|\s*\d+\.\d+\) \w: \[[^\]]*\] (.*)$")
+LOG_EVENTS = {
+    "underrun": re.compile(r"protocol-native\.c: (?:Implicit|Actual) underrun of '(.*)'$"),
+    "input": re.compile(r'sink-input\.c: Created input \d+ "(.*)" on '),
+    "output": re.compile(r'source-output\.c: Created output \d+ "(.*)" on '),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RigEvent:
+    """One thing the server logged: `kind` (underrun, input, output) of stream `name`, at `t`."""
+
+    t: float  # time.monotonic() of this process
+    kind: str
+    name: str
+
+
+@dataclass(slots=True)
+class MicFeed:
+    """A WAV the server plays into `micfeed` from its sample cache.
+
+    It quacks like the `paplay` process it replaces (`wait`, `poll`, `terminate`, `kill`,
+    `returncode`), so callers keep treating the feed as a player.
+    """
+
+    rig: PulseRig
+    name: str
+    returncode: int | None = field(default=None)
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._sink_input() is None:
+            self._finish(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"play-sample {self.name}", timeout or 0.0)
+            time.sleep(0.05)
+        return code
+
+    def terminate(self) -> None:
+        if self.returncode is None:
+            index = self._sink_input()
+            if index is not None:
+                self.rig._pactl_ok("kill-sink-input", str(index))
+            self._finish(0 if index is None else -15)
+
+    kill = terminate
+
+    def _sink_input(self) -> int | None:
+        for entry in json.loads(self.rig.pactl("-f", "json", "list", "sink-inputs")):
+            if entry["properties"].get("event.id") == self.name:
+                return int(entry["index"])
+        return None
+
+    def _finish(self, code: int) -> None:
+        self.returncode = code
+        self.rig._pactl_ok("remove-sample", self.name)
 
 
 def alsa_base_config() -> str:
@@ -74,15 +154,19 @@ class PulseRig:
         self._recorder: subprocess.Popen[bytes] | None = None
         self._recording_path: Path | None = None
         self._raw_path: Path | None = None
+        self._recording_mark = 0
         self._echo_module: str | None = None
-        self._players: list[subprocess.Popen[bytes]] = []
+        self._feeds: list[MicFeed] = []
+        self._feed_names = itertools.count()
+        self._log_offset = 0.0  # log time + offset = time.monotonic()
+        self.recording_started_at: float | None = None
         self.env: dict[str, str] = {}
 
     # ---- life cycle -------------------------------------------------------------------------
 
     def start(self, timeout_s: float = 10.0) -> PulseRig:
         pulseaudio = _require("pulseaudio")
-        for binary in ("pactl", "paplay", "parec"):
+        for binary in ("pactl", "parec"):
             _require(binary)
         self.home.mkdir()
         self.runtime.mkdir(mode=0o700)
@@ -113,7 +197,7 @@ class PulseRig:
             [
                 pulseaudio, "-n", "-F", str(rig_pa), "--exit-idle-time=-1",
                 "--daemonize=no", "--disallow-exit", "--disable-shm=yes",
-                "--log-target=file:" + str(self.dir / "pulse.log"),
+                "--log-target=file:" + str(self.dir / "pulse.log"), "--log-level=debug", "--log-time=1",
             ],
             env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL,
@@ -124,6 +208,7 @@ class PulseRig:
             if self._daemon.poll() is not None:
                 raise PulseRigError(f"pulseaudio exited ({self._daemon.returncode}): {self.log_tail()}")
             if self.socket.exists() and self._pactl_ok("info"):
+                self._calibrate_log_clock()
                 return self
             time.sleep(0.05)
         self.stop()
@@ -131,11 +216,8 @@ class PulseRig:
 
     def stop(self) -> None:
         self.stop_recording()
-        for player in self._players:
-            if player.poll() is None:
-                player.kill()
-                player.wait()
-        self._players.clear()
+        if self._daemon is not None and self._daemon.poll() is None:
+            self.stop_feeds()
         if self._daemon is not None and self._daemon.poll() is None:
             self._daemon.terminate()
             try:
@@ -149,6 +231,54 @@ class PulseRig:
     def log_tail(self, lines: int = 20) -> str:
         log = self.dir / "pulse.log"
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
+
+    # ---- what the server logged ----------------------------------------------------------------
+
+    def _calibrate_log_clock(self, tries: int = 5) -> None:
+        """Find the offset of the log's clock (the server's CLOCK_MONOTONIC since its first line)
+        from a few `pactl` connections bracketed by this process's clock: each one logs
+        "Created N ..." while the bracket is open. The narrowest bracket wins."""
+        best: tuple[float, float] | None = None
+        for _ in range(tries):
+            mark = self.log_mark()
+            before = time.monotonic()
+            self.pactl("stat")
+            after = time.monotonic()
+            created = [t for t, text in self._log_lines(mark) if 'client.c: Created' in text]
+            if created and (best is None or after - before < best[1] - best[0]):
+                best = (before - created[0], after - created[0])
+        if best is None:
+            raise PulseRigError(f"the server logs no client connections with times: {self.log_tail()}")
+        self._log_offset = (best[0] + best[1]) / 2
+
+    def log_mark(self) -> int:
+        """A position in the server log, for `events(since=...)`."""
+        log = self.dir / "pulse.log"
+        return log.stat().st_size if log.exists() else 0
+
+    def _log_lines(self, since: int) -> list[tuple[float, str]]:
+        with open(self.dir / "pulse.log", "rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        lines = []
+        for line in text.splitlines():
+            match = LOG_LINE.match(line)
+            if match:
+                lines.append((float(match.group(1)), match.group(2)))
+        return lines
+
+    def events(self, since: int = 0) -> list[RigEvent]:
+        """Underruns of playback streams and the streams created, since a `log_mark()`.
+
+        Stream names: the engine's PortAudio streams are "ALSA Playback" and "ALSA Capture";
+        a mic feed is its sample's name; a recording is its file's path."""
+        out = []
+        for t, text in self._log_lines(since):
+            for kind, pattern in LOG_EVENTS.items():
+                match = pattern.search(text)
+                if match:
+                    out.append(RigEvent(t + self._log_offset, kind, match.group(1)))
+        return out
 
     def apply_to_process(self) -> None:
         """Point this process's PortAudio at the rig (PortAudio reads the env at initialise)."""
@@ -180,16 +310,24 @@ class PulseRig:
 
     # ---- the microphone ---------------------------------------------------------------------
 
-    def play_into_mic(self, wav_path: Path, *, wait: bool = False) -> subprocess.Popen[bytes]:
-        """Play a WAV into `micfeed`, i.e. into the default microphone, in real time."""
-        player = subprocess.Popen(
-            ["paplay", "--device=micfeed", "--latency-msec=20", str(wav_path)],
-            env={**os.environ, **self.env},
-        )
-        self._players.append(player)
+    def play_into_mic(self, wav_path: Path, *, wait: bool = False) -> MicFeed:
+        """Play a WAV into `micfeed`, i.e. into the default microphone, in real time.
+
+        The server plays it from its sample cache in its own sink thread (real-time priority), so
+        a busy machine cannot starve the feed the way it starves a `paplay` client."""
+        feed = MicFeed(self, f"wespoke-feed-{next(self._feed_names)}")
+        self.pactl("upload-sample", str(wav_path), feed.name)
+        self.pactl("play-sample", feed.name, "micfeed")
+        self._feeds.append(feed)
         if wait:
-            player.wait(timeout=120)
-        return player
+            feed.wait(timeout=120)
+        return feed
+
+    def stop_feeds(self) -> None:
+        """Silence the microphone: stop every feed still playing."""
+        for feed in self._feeds:
+            feed.terminate()
+        self._feeds.clear()
 
     def suspend_mic(self) -> None:
         """The microphone dies silently: source `mic` stops delivering, its streams stay open.
@@ -218,10 +356,15 @@ class PulseRig:
     # ---- the speaker ------------------------------------------------------------------------
 
     def start_recording_speaker(self, path: Path) -> None:
-        """Record `speaker.monitor` (what the app played) until `stop_recording()`."""
+        """Record `speaker.monitor` (what the app played) until `stop_recording()`.
+
+        `recording_started_at` is then when the server attached the recorder (this process's
+        clock): sample i of the recording is what the speaker played ~i / RATE s later."""
         self.stop_recording()
         self._recording_path = path
         self._raw_path = path.with_suffix(".raw")
+        self._recording_mark = self.log_mark()
+        self.recording_started_at = None
         self._recorder = subprocess.Popen(
             [
                 "parec", "--device=speaker.monitor", "--format=s16le", f"--rate={RATE}",
@@ -237,6 +380,9 @@ class PulseRig:
         self._recorder.wait(5)
         self._recorder = None
         assert self._recording_path is not None and self._raw_path is not None
+        raw_name = str(self._raw_path)
+        attached = [e.t for e in self.events(self._recording_mark) if e.kind == "output" and e.name == raw_name]
+        self.recording_started_at = attached[0] if attached else None
         raw = self._raw_path.read_bytes() if self._raw_path.exists() else b""
         write_wav(self._recording_path, np.frombuffer(raw[: len(raw) // 2 * 2], dtype=np.int16))
         self._raw_path.unlink(missing_ok=True)
@@ -316,12 +462,97 @@ def dominant_hz(samples: np.ndarray, rate: int = RATE) -> float:
     return float(np.argmax(spectrum) * rate / samples.size)
 
 
-def first_onset(levels: np.ndarray, threshold_dbfs: float = -40.0) -> int:
-    """Index of the first frame louder than the threshold (ValueError if none)."""
-    loud = np.nonzero(levels > threshold_dbfs)[0]
-    if loud.size == 0:
-        raise ValueError(f"no frame above {threshold_dbfs} dBFS (max {levels.max():.1f})")
-    return int(loud[0])
+def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, stop) index runs where `mask` is true."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return list(zip(np.nonzero(edges == 1)[0].tolist(), np.nonzero(edges == -1)[0].tolist(), strict=True))
+
+
+GAP_DB = 3.0  # a frame this far under its sound's median level lost at least half its samples
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One sound of a recording, found by its content, in 10 ms frames [start, stop).
+
+    `gaps` are the dropouts inside it: runs of frames at least GAP_DB under its median level."""
+
+    start: int
+    stop: int
+    gaps: tuple[tuple[int, int], ...]
+
+    @property
+    def frames(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def gap_frames(self) -> int:
+        return sum(stop - start for start, stop in self.gaps)
+
+    def steady(self, samples: np.ndarray, margin: int = 2, frame: int = 480) -> np.ndarray:
+        """Its samples without `margin` frames at its edges and on each side of each gap."""
+        keep = np.zeros(self.frames, dtype=bool)
+        keep[margin : self.frames - margin] = True
+        for start, stop in self.gaps:
+            keep[max(0, start - self.start - margin) : stop - self.start + margin] = False
+        pieces = [samples[(self.start + a) * frame : (self.start + b) * frame] for a, b in runs_of(keep)]
+        return np.concatenate(pieces) if pieces else samples[:0]
+
+
+def segments(levels: np.ndarray, threshold_dbfs: float = -40.0, bridge_frames: int = 50) -> list[Segment]:
+    """The sounds in `frame_levels(...)`, each from its own onset to its own offset.
+
+    A sound is a run of frames above the threshold; runs closer than `bridge_frames` are one sound
+    with a dropout between them (a device glitch is far shorter than the silences a test puts
+    between its sounds). Locating each sound by its content, not at a fixed offset from the first
+    onset, keeps one dropped or inserted block from shifting every later window."""
+    loud = runs_of(levels > threshold_dbfs)
+    joined: list[list[int]] = []
+    for start, stop in loud:
+        if joined and start - joined[-1][1] < bridge_frames:
+            joined[-1][1] = stop
+        else:
+            joined.append([start, stop])
+    out = []
+    for start, stop in joined:
+        inside = levels[start:stop]
+        low = inside < float(np.median(inside)) - GAP_DB
+        gaps = tuple((start + a, start + b) for a, b in runs_of(low) if a > 0 and b < stop - start)
+        out.append(Segment(start, stop, gaps))
+    return out
+
+
+@dataclass(slots=True)
+class FeedTiming:
+    """How late `write_realtime` wrote each frame: its own glitches, as the stand-in for a
+    remote track (a busy machine starves the test's event loop too)."""
+
+    scheduled_at: list[float] = field(default_factory=list)  # time.monotonic() each frame was due
+    lateness_s: list[float] = field(default_factory=list)
+
+    def stalls(self, longer_than_s: float) -> list[tuple[float, float]]:
+        """(from, to) times when frames were late by more than `longer_than_s`: long enough to
+        empty a jitter buffer holding that much."""
+        late = np.array(self.lateness_s) > longer_than_s
+        due = np.array(self.scheduled_at)
+        return [(float(due[a]), float(due[b - 1] + self.lateness_s[b - 1])) for a, b in runs_of(late)]
+
+
+async def write_realtime(write: Callable[[np.ndarray], None], samples: np.ndarray, frame: int = 480) -> FeedTiming:
+    """Write 10 ms frames at the pace of the clock, as a remote track delivers them; a frame
+    overdue after a stall is written at once, so the feed catches up."""
+    timing = FeedTiming()
+    loop = asyncio.get_running_loop()
+    start, offset = loop.time(), time.monotonic() - loop.time()
+    for i, block in enumerate(samples[: samples.size // frame * frame].reshape(-1, frame)):
+        due = start + i * frame / RATE
+        timing.scheduled_at.append(due + offset)
+        timing.lateness_s.append(max(0.0, loop.time() - due))
+        write(block)
+        delay = due + frame / RATE - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return timing
 
 
 def speech_wav(path: Path, text: str, rate: int = RATE) -> Path:

@@ -26,6 +26,16 @@ jitter, and is trimmed by skipping 10 ms blocks, quiet ones by preference (inaud
 loud one with a fade-in only if no quiet one came within `TRIM_DEADLINE_S`. Each is a **trim**.
 
 Everything the callback outputs (after fades) goes to the APM as the far end, in 10 ms blocks.
+
+The device side has its own buffer, set by the stream's latency (PortAudio's "low" to start).
+On a busy machine the callback thread can be scheduled too late for it: PortAudio flags an
+**output underflow** (counted as `device_underflows`), and the speaker has a gap. Each one is proof
+that this machine needs a deeper device buffer, so the stream is reopened with twice the latency
+(up to `MAX_OUTPUT_LATENCY_S`). A reopen loses what the old stream still held, so it waits for a
+quiet moment: nothing loud handed to the device for longer than its latency, or, failing that
+within `LATENCY_RAISE_DEADLINE_S`, does it anyway. The reopen runs on a worker thread (opening a
+device can take tens of milliseconds); the jitter buffer keeps filling meanwhile. The APM's delay
+needs no help: it is measured from every callback's timestamps, so it follows the new latency.
 """
 
 from __future__ import annotations
@@ -60,7 +70,10 @@ TRIM_WINDOW_S = 1.0
 TRIM_SLACK_MS = 10
 TRIM_DEADLINE_S = 2.0
 QUIET_DBFS = -50.0
-QUIET_MEAN_SQUARE = (32768.0 * 10 ** (QUIET_DBFS / 20)) ** 2
+QUIET_PEAK = 32768.0 * 10 ** (QUIET_DBFS / 20)
+QUIET_MEAN_SQUARE = QUIET_PEAK**2
+MAX_OUTPUT_LATENCY_S = 0.16  # past this, the delay hurts a conversation more than the gaps do
+LATENCY_RAISE_DEADLINE_S = 2.0
 
 
 class BufferState(enum.Enum):
@@ -239,17 +252,27 @@ class SoundDevicePlayback:
         self._processor = processor
         self._target_ms = jitter_buffer_ms
         self._stream: Any = None
+        self._stream_lock = threading.Lock()  # the loop closes, a worker thread reopens
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._resampler: Any = None
         self.buffer: JitterBuffer | None = None
         self.device_index: int | None = None
         self.device_name = ""
         self._forced_rate = rate  # None: 48 kHz if the device takes it, else its default rate
         self.rate = SAMPLE_RATE
-        self.output_latency_s = 0.0
+        self.output_latency_s = 0.0  # measured: until what the callback writes now reaches the DAC
+        self.latency_s = 0.0  # the stream's latency, as PortAudio reports it when opening
         self.callbacks = 0
         self.device_underflows = 0  # PortAudio's own: the callback came too late for the device
+        self.latency_raises = 0
+        self._latency_asked = 0.0
+        self._underflows_handled = 0
+        self._raise_due: float | None = None
+        self._reopening: asyncio.Future[None] | None = None
+        self._loud_at = 0.0  # when the callback last handed the device something above QUIET_DBFS
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         try:
             sd = sounddevice()
         except AudioUnavailable as exc:
@@ -261,16 +284,9 @@ class SoundDevicePlayback:
                 self.device_name = str(info["name"])
                 self.rate = self._forced_rate or pick_rate(sd, self.device_index, "output")
                 self.buffer = JitterBuffer(self.rate, self._target_ms)
-                self._stream = sd.OutputStream(
-                    device=self.device_index,
-                    samplerate=self.rate,
-                    channels=1,
-                    dtype="int16",
-                    blocksize=self.rate * FRAME_MS // 1000,
-                    latency="low",
-                    callback=self._callback,
-                )
+                self._stream = self._open_stream(sd, "low")
                 self._stream.start()
+                self._latency_asked = self.latency_s
         except Exception as exc:
             self._close_stream()
             raise CallError.of(
@@ -293,23 +309,96 @@ class SoundDevicePlayback:
             if not out:
                 return
             samples = np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in out])
-        self.buffer.write(samples, time.monotonic())
+        now = time.monotonic()
+        self.buffer.write(samples, now)
+        self._raise_latency_when_due(now)
 
     def clear(self) -> None:
         if self.buffer is not None:
             self.buffer.clear()
 
     async def aclose(self) -> None:
+        if self._reopening is not None:
+            await asyncio.wait([self._reopening])
         self._close_stream()
         await asyncio.sleep(0)
 
+    # ---- the device's latency ---------------------------------------------------------------
+
+    def _open_stream(self, sd: Any, latency: str | float) -> Any:
+        stream = sd.OutputStream(
+            device=self.device_index,
+            samplerate=self.rate,
+            channels=1,
+            dtype="int16",
+            blocksize=self.rate * FRAME_MS // 1000,
+            latency=latency,
+            callback=self._callback,
+        )
+        self.latency_s = float(stream.latency)
+        return stream
+
+    def _raise_latency_when_due(self, now: float) -> None:
+        """On the loop, after each write: start a reopen once an underflow calls for one."""
+        if self.device_underflows == self._underflows_handled or self._reopening is not None:
+            return
+        if self._latency_asked >= MAX_OUTPUT_LATENCY_S:
+            self._underflows_handled = self.device_underflows
+            return
+        if self._raise_due is None:
+            self._raise_due = now + LATENCY_RAISE_DEADLINE_S
+        device_holds_quiet = now - self._loud_at > self.output_latency_s + FRAME_MS / 1000
+        if not device_holds_quiet and now < self._raise_due:
+            return
+        self._underflows_handled = self.device_underflows
+        self._raise_due = None
+        self._latency_asked = min(MAX_OUTPUT_LATENCY_S, 2 * self._latency_asked)
+        assert self._loop is not None
+        self._reopening = self._loop.run_in_executor(None, self._reopen, self._latency_asked)
+        self._reopening.add_done_callback(self._reopened)
+
+    def _reopen(self, latency: float) -> None:
+        """On a worker thread: replace the stream by one of `latency` s, or of the old latency
+        if the device refuses that."""
+        previous = self.latency_s
+        with self._stream_lock:
+            if self._stream is None:  # closed meanwhile
+                return
+            self._abort(self._stream)
+            self._stream = self._start_stream(latency)
+            if self._stream is not None:
+                self.latency_raises += 1
+                log.info("output device %r underflowed: latency %.0f → %.0f ms", self.device_name, previous * 1000, self.latency_s * 1000)
+            else:
+                self._stream = self._start_stream(previous)
+
+    def _start_stream(self, latency: float) -> Any:
+        try:
+            with native_stderr_to_log():
+                stream = self._open_stream(sounddevice(), latency)
+                stream.start()
+        except Exception as exc:
+            log.warning("cannot reopen output device %r with %.0f ms latency: %s", self.device_name, latency * 1000, exc)
+            return None
+        return stream
+
+    def _reopened(self, future: asyncio.Future[None]) -> None:
+        self._reopening = None
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("reopening the output device failed", exc_info=future.exception())
+
+    # ---- the PortAudio thread ---------------------------------------------------------------
+
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        now = time.monotonic()
         self.callbacks += 1
         if status.output_underflow:
             self.device_underflows += 1
         block = outdata[:, 0]
         assert self.buffer is not None
-        self.buffer.read_into(block, time.monotonic())
+        self.buffer.read_into(block, now)
+        if block.max() > QUIET_PEAK or block.min() < -QUIET_PEAK:
+            self._loud_at = now
         try:
             self.output_latency_s = max(0.0, float(time_info.outputBufferDacTime - time_info.currentTime))
         except Exception:
@@ -321,9 +410,13 @@ class SoundDevicePlayback:
                 self._processor.process_reverse(block[start : start + step], self.rate)
 
     def _close_stream(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is None:
-            return
+        with self._stream_lock:
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            self._abort(stream)
+
+    @staticmethod
+    def _abort(stream: Any) -> None:
         try:
             stream.abort()
             stream.close()
