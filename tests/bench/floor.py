@@ -31,13 +31,23 @@ RATE = 48_000
 
 
 def speech_like(seconds: float) -> np.ndarray:
-    """Voiced syllables and pauses, as `tests.bench.__main__.talk_wav` plays into the rig's mic."""
-    t = np.arange(int(seconds * RATE)) / RATE
-    pitch = 140 + 40 * np.sin(2 * np.pi * 0.3 * t)
-    phase = 2 * np.pi * np.cumsum(pitch) / RATE
-    voice = sum(np.sin(k * phase) / k for k in range(1, 8))
-    syllables = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None) * (np.sin(2 * np.pi * 0.25 * t) > -0.3)
-    return np.round(voice * syllables * 6000).astype(np.int16)
+    """Voiced syllables and pauses, as `tests.bench.subjects.talk_wav` plays into the rig's mic.
+
+    Made a second at a time: in one go its float64 intermediates peak at about 40 MB for 8 s,
+    which would stay in the floor's peak RSS (VmHWM) and misstate what the SDK itself holds.
+    """
+    total = int(seconds * RATE)
+    out = np.empty(total, dtype=np.int16)
+    phase_at = 0.0  # the pitch glide's phase carried from one second into the next
+    for start in range(0, total, RATE):
+        t = np.arange(start, min(total, start + RATE)) / RATE
+        pitch = 140 + 40 * np.sin(2 * np.pi * 0.3 * t)
+        phase = phase_at + 2 * np.pi * np.cumsum(pitch) / RATE
+        phase_at = float(phase[-1])
+        voice = sum(np.sin(k * phase) / k for k in range(1, 8))
+        syllables = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None) * (np.sin(2 * np.pi * 0.25 * t) > -0.3)
+        out[start : start + t.size] = np.round(voice * syllables * 6000)
+    return out
 
 
 async def feed(source: rtc.AudioSource, frame_ms: int, stop: asyncio.Event) -> None:

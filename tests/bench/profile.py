@@ -71,6 +71,7 @@ class Profile:
     threads: dict[str, float]  # thread group → % of one core
     python: dict[str, float]  # category → % of one core: share of samples × the Python threads' CPU
     samples: int
+    main_group: str = ""  # the group of the process's own name: its Python threads and unnamed native ones
 
     @property
     def total(self) -> float:
@@ -137,7 +138,8 @@ def profile(pid: int, seconds: float, keep: Path | None = None) -> Profile:
     python_cpu = threads.get(main_group, 0.0)
     total = sum(counts.values())
     shares = {k: python_cpu * v / total for k, v in counts.items()} if total else {}
-    return Profile(seconds=wall, threads=dict(threads), python=shares, samples=sum(counts.values()))
+    return Profile(seconds=wall, threads=dict(threads), python=shares, samples=sum(counts.values()),
+                   main_group=main_group)
 
 
 def table(title: str, profile_: Profile) -> list[str]:
@@ -145,7 +147,8 @@ def table(title: str, profile_: Profile) -> list[str]:
              f"{profile_.samples} Python samples)", "", "| thread | % of one core |", "|---|---|"]
     for name, percent in sorted(profile_.threads.items(), key=lambda kv: -kv[1]):
         if percent >= 0.1:
-            lines.append(f"| `{name}` | {percent:.1f} |")
+            what = " (the Python threads and unnamed native ones)" if name == profile_.main_group else ""
+            lines.append(f"| `{name}`{what} | {percent:.1f} |")
     lines += ["", "| Python side, by what it was doing | % of one core |", "|---|---|"]
     for name, percent in sorted(profile_.python.items(), key=lambda kv: -kv[1]):
         lines.append(f"| {name} | {percent:.1f} |")
@@ -153,8 +156,8 @@ def table(title: str, profile_: Profile) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tests.bench.__main__ import talk_wav
-    from tests.bench.stack import BenchStack, Tui, headless
+    from tests.bench.stack import BenchStack
+    from tests.bench.subjects import in_call, talk_wav
 
     parser = argparse.ArgumentParser(prog="python -m tests.bench.profile", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -164,27 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     with BenchStack() as stack:
         mic = talk_wav(stack.dir / "talk.wav", args.seconds + 40)
         for name in args.subjects.split(","):
-            known = len(stack.pool.assistants)
-            tui = None
-            if name == "TUI":
-                tui = Tui(stack, "--call-on-start")
-                pid = tui.app_pid()
-                process = None
-            else:
-                process = headless(stack, args.seconds + 60)
-                pid = process.pid
+            subject, player = in_call(stack, name, args.seconds + 60, mic)
             try:
-                stack.last_assistant(known).wait_for("greeting_done", timeout=30)
-                player = stack.rig.play_into_mic(mic)
-                time.sleep(1.0)
-                print("\n".join(table(name, profile(pid, args.seconds, args.keep / f"{name}.stacks.txt" if args.keep else None))), "\n", flush=True)
-                player.terminate()
+                keep = args.keep / f"{name}.stacks.txt" if args.keep else None
+                print("\n".join(table(name, profile(subject.pid, args.seconds, keep))), "\n", flush=True)
             finally:
-                if tui is not None:
-                    tui.close()
-                elif process is not None:
-                    process.terminate()
-                    process.communicate(timeout=30)
+                player.terminate()
+                subject.stop()
     return 0
 
 

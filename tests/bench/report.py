@@ -1,4 +1,5 @@
-"""BENCHMARKS.md: the results table, the command, the machine, the date, and a word on each miss."""
+"""BENCHMARKS.md: the results table, the command, the machine, the date, a word on each miss,
+and the sections a phase adds (the CPU profiles)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from tests.bench import machine
 class Row:
     benchmark: str
     what: str
-    app: str
-    baseline: str = "—"
+    measured: str
+    reference: str = "—"  # what it is compared with, named: "browser: 300 ms (…)"
     ratio: str = "—"
     target: str = "—"
     met: bool | None = None  # None: no target for this row
@@ -26,6 +27,7 @@ class Report:
     command: str
     rows: list[Row] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)  # benchmark -> method notes
+    sections: dict[str, list[str]] = field(default_factory=dict)  # title -> markdown lines
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     def add(self, row: Row) -> None:
@@ -34,29 +36,38 @@ class Report:
     def note(self, benchmark: str, text: str) -> None:
         self.notes.setdefault(benchmark, []).append(text)
 
+    def section(self, title: str, lines: list[str]) -> None:
+        self.sections.setdefault(title, []).extend(lines)
+
     def markdown(self) -> str:
         finished = dt.datetime.now(dt.timezone.utc)
         lines = [
             "# Benchmarks",
             "",
             "Figures from one run of the benchmark command on the local stack (real LiveKit server,",
-            "local Wespoke API, echo test assistant) and the PulseAudio null-sink rig. Each figure is",
-            "the median of several runs with the range in brackets; the machine is shared and noisy, so",
-            "the ratio against the bare-SDK baseline (`tests/bench/baseline.py`: `rtc.MediaDevices`",
-            "with its defaults, AEC on) is the headline and the absolute value only context.",
+            "local Wespoke API, echo test assistant) and the PulseAudio null-sink rig, all subjects on",
+            "the same stack in the same run, interleaved so that drifting load hits them alike. Each",
+            "figure is the median of several runs with the range in brackets; the machine is shared and",
+            "noisy, so the comparisons are the headline and the absolute values only context. They are",
+            "against the browser, the web embed's own stack (`tests/bench/browser.py`: livekit-client in",
+            "headless Chromium on the rig's devices, echo cancellation, noise suppression and auto gain",
+            "on), and against the bare-SDK floor (`tests/bench/floor.py`: the `livekit` SDK publishing a",
+            "generated track and reading the assistant's `AudioStream`; no devices, no audio processing,",
+            "no UI). The MediaDevices baseline (`tests/bench/baseline.py`: `rtc.MediaDevices` with its",
+            "defaults, AEC on) stays as a subject, for context.",
             "",
             f"- Command: `{self.command}`",
             f"- Date: {self.started:%Y-%m-%d %H:%M} – {finished:%H:%M} UTC",
             f"- Machine: {machine.describe()}",
             f"- Load average at the end (1/5/15 min): {machine.load_average()}",
             "",
-            "| Benchmark | What | wespoke-tui | Baseline | Ratio | Target | Met |",
+            "| Benchmark | What | Measured | Compared with | Ratio | Target | Met |",
             "|---|---|---|---|---|---|---|",
         ]
         for r in self.rows:
             verdict = {True: "yes", False: "**no**", None: "—"}[r.met]
             lines.append(
-                f"| {r.benchmark} | {r.what} | {r.app} | {r.baseline} | {r.ratio} | {r.target} | {verdict} |"
+                f"| {r.benchmark} | {r.what} | {r.measured} | {r.reference} | {r.ratio} | {r.target} | {verdict} |"
             )
         misses = [r for r in self.rows if r.met is False]
         lines += ["", "## Missed targets", ""]
@@ -64,6 +75,8 @@ class Report:
             lines += [f"- **{r.benchmark}, {r.what}**: {r.why_missed or 'no explanation recorded'}" for r in misses]
         else:
             lines.append("None.")
+        for title, section in self.sections.items():
+            lines += ["", f"## {title}", "", *section]
         lines += ["", "## How each figure was measured", ""]
         for benchmark, texts in self.notes.items():
             lines.append(f"### {benchmark}")

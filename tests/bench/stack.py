@@ -1,8 +1,10 @@
 """The local stack for the benchmarks, outside pytest: LiveKit, the local API, assistants, the rig.
 
 The same parts the tests use (tests/stack/), started once for the whole benchmark run, and the
-ways the benchmarks run a call: the baseline, the app's session driver, the headless CLI and the
-TUI in tmux, each as a process of its own on the rig's sound devices.
+ways the benchmarks run a call: the floor, the baseline, the app's session driver, the headless
+CLI and the TUI in tmux, each as a process of its own on the rig's sound devices. The headless
+CLI and the TUI run this tree's code or, for the before/after figures, an older commit's
+(`BenchStack.checkout`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,25 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).with_name("wespoke-tui")
 
 
+@dataclass(frozen=True, slots=True)
+class Code:
+    """Which `wespoke_tui` a subject runs: the directory it is imported from and the command.
+
+    The last word of `command` is in the process's command line, which is how the TUI's
+    process is found under its terminal.
+    """
+
+    root: Path
+    command: tuple[str, ...]
+
+    def env(self, stack: BenchStack, **extra: str) -> dict[str, str]:
+        return stack.env(PYTHONPATH=str(self.root), **extra)
+
+
+# This tree, through the installed console script, as a user runs it.
+CURRENT = Code(REPO, (str(SCRIPT),))
+
+
 class BenchStack:
     """Starts everything in `__enter__`, stops it in `__exit__`."""
 
@@ -42,6 +64,7 @@ class BenchStack:
         self.pool = AssistantPool()
         self.api: TestWespokeServer | None = None
         self._dispatch: Any = None
+        self._checkouts: dict[str, Code] = {}
 
     def __enter__(self) -> BenchStack:
         self.livekit.start()
@@ -54,6 +77,9 @@ class BenchStack:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for code in self._checkouts.values():
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(code.root)],
+                           capture_output=True)
         self.pool.stop_all()
         if self.api is not None:
             self.api.stop()
@@ -83,6 +109,27 @@ class BenchStack:
 
     def call_args(self) -> list[str]:
         return ["--api-url", self.server.url, "--assistant-id", self.server.assistant_id]
+
+    def checkout(self, commit: str) -> Code:
+        """`commit`'s tree as a git worktree in the stack's directory, run with this venv's python.
+
+        The venv has this tree installed editable, and its console script would import it, so the
+        checkout runs as `python -m wespoke_tui` with itself first on the path; that it is the one
+        imported is checked here, before any figure depends on it.
+        """
+        if commit not in self._checkouts:
+            root = self.dir / f"tree-{commit}"
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet", str(root), commit],
+                           check=True)
+            code = Code(root, (sys.executable, "-m", "wespoke_tui"))
+            self._checkouts[commit] = code
+            imported = subprocess.run(
+                [sys.executable, "-c", "import wespoke_tui; print(wespoke_tui.__file__)"],
+                cwd=root, env=code.env(self), capture_output=True, text=True, check=True,
+            ).stdout.strip()
+            if not Path(imported).is_relative_to(root):
+                raise RuntimeError(f"the checkout of {commit} imports {imported}, not its own wespoke_tui")
+        return self._checkouts[commit]
 
     def last_assistant(self, known: int, timeout: float = 20.0) -> AssistantProcess:
         """The assistant started after the first `known` ones."""
@@ -148,6 +195,13 @@ class MarkedProcess:
         return self.proc.stderr.read()[-2000:]
 
 
+def floor(stack: BenchStack, duration: float | None, frame_ms: int) -> MarkedProcess:
+    argv = [sys.executable, "-m", "tests.bench.floor", *stack.call_args(), "--frame-ms", str(frame_ms)]
+    if duration is not None:
+        argv += ["--duration", str(duration)]
+    return MarkedProcess(argv, stack.env())
+
+
 def baseline(stack: BenchStack, duration: float | None, *, aec: bool = True) -> MarkedProcess:
     argv = [sys.executable, "-m", "tests.bench.baseline", *stack.call_args()]
     if duration is not None:
@@ -166,25 +220,29 @@ def app_session(stack: BenchStack, duration: float | None, *, aec: bool = True) 
     return MarkedProcess(argv, stack.env())
 
 
-def headless(stack: BenchStack, duration: float, *, aec: bool = True) -> subprocess.Popen[str]:
+def headless(stack: BenchStack, duration: float, *, aec: bool = True, code: Code = CURRENT) -> subprocess.Popen[str]:
     """The real `wespoke-tui call --no-tui` on the rig's devices."""
-    argv = [str(SCRIPT), "call", "--no-tui", *stack.call_args(), "--lang", "en", "--duration", str(duration)]
+    argv = [*code.command, "call", "--no-tui", *stack.call_args(), "--lang", "en", "--duration", str(duration)]
     if not aec:
         argv.append("--no-aec")
-    return subprocess.Popen(argv, env=stack.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(argv, cwd=code.root, env=code.env(stack), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 class Tui(TmuxPane):
     """`wespoke-tui` in a tmux pane of its own (a real terminal), consent already given."""
 
-    def __init__(self, stack: BenchStack, *args: str) -> None:
+    def __init__(self, stack: BenchStack, *args: str, code: Code = CURRENT) -> None:
         xdg = stack.dir / f"xdg-{uuid.uuid4().hex[:8]}"
         (xdg / "wespoke-tui").mkdir(parents=True)
         config = xdg / "wespoke-tui" / "config.toml"
         config.write_text("mic_consent_given = true\n")
         config.chmod(0o600)
-        command = shlex.join([str(SCRIPT), *stack.call_args(), "--lang", "en", *args]) + "; sleep 30"
-        super().__init__(command, stack.env(XDG_CONFIG_HOME=str(xdg), TERM="xterm-256color"), prefix="bench")
+        self.code = code
+        app = shlex.join([*code.command, *stack.call_args(), "--lang", "en", *args])
+        command = f"cd {shlex.quote(str(code.root))} && {app}; sleep 30"
+        env = code.env(stack, XDG_CONFIG_HOME=str(xdg), TERM="xterm-256color")
+        super().__init__(command, env, prefix="bench")
 
     def seconds_until(self, text: str, timeout: float = 30.0, poll_s: float = 0.05) -> float:
         """Seconds from the start until `text` is on screen."""
@@ -192,7 +250,11 @@ class Tui(TmuxPane):
         return time.monotonic() - self.started
 
     def app_pid(self, timeout: float = 10.0) -> int:
-        return self.process_pid("wespoke-tui", timeout)
+        return self.process_pid(self.code.command[-1], timeout)
+
+    def server_pid(self) -> int:
+        """The tmux server: the terminal that renders the app's output (a private one per pane)."""
+        return int(self.flag("pid"))
 
     def close(self) -> None:
         """End the app as a user would (SIGTERM: hang up, exit), then the terminal."""

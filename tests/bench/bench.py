@@ -1,0 +1,31 @@
+"""What the phases of one benchmark run share: the stack, the report, the options, the log."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field
+
+from tests.bench.profile import Profile
+from tests.bench.report import Report
+from tests.bench.stack import BenchStack, Code
+
+# The code before this work (the last commit before the 20 ms audio path): the before/after figures.
+BEFORE_COMMIT = "20e2e25"
+
+
+@dataclass
+class Bench:
+    stack: BenchStack
+    report: Report
+    args: argparse.Namespace
+    # (subject, "before" | "after") → its profile, once the profile phase has run; the cost
+    # phase's explanations quote them.
+    profiles: dict[tuple[str, str], Profile] = field(default_factory=dict)
+
+    def log(self, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    @property
+    def before(self) -> Code:
+        return self.stack.checkout(BEFORE_COMMIT)

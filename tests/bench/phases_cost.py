@@ -1,0 +1,105 @@
+"""Phase 3, steady cost: CPU and memory over a call with speech into the microphone."""
+
+from __future__ import annotations
+
+from tests.bench import misses, subjects
+from tests.bench.bench import BEFORE_COMMIT, Bench
+from tests.bench.report import Row
+from tests.bench.stack import CURRENT
+from wespoke_tui.audio.capture import CAPTURE_FRAME_MS
+
+BENCHMARK = "3. Steady cost"
+# One window each, in this order so drifting load hits all alike: the floor brackets the run,
+# and the code before this change runs right after its current counterpart.
+ORDER = ("floor-20", "browser", "headless", "headless before", "TUI", "TUI before", "baseline", "floor-10")
+
+
+def run(bench: Bench) -> None:
+    stack, seconds = bench.stack, bench.args.cost_seconds
+    mic = subjects.talk_wav(stack.dir / "talk.wav", seconds + 30)
+    results: dict[str, subjects.Cost] = {}
+    for key in ORDER:
+        name, _, when = key.partition(" ")
+        code = bench.before if when == "before" else CURRENT
+        results[key] = subjects.cost(stack, name, seconds, mic, code=code)
+        w = results[key].window
+        bench.log(f"cost {key}: {w.cpu_percent:.1f} % CPU, peak RSS {w.peak_rss_mb:.0f} MB over {w.seconds:.0f} s")
+
+    def cpu(key: str) -> float:
+        return results[key].window.cpu_percent
+
+    def rss(key: str) -> float:
+        return results[key].window.peak_rss_mb
+
+    browser, floor = results["browser"].window, results["floor-20"].window
+    tui, headless = results["TUI"].window, results["headless"].window
+    tui_profile, headless_profile = bench.profiles.get(("TUI", "after")), bench.profiles.get(("headless", "after"))
+    processes = f"{browser.processes} processes"
+
+    def add(what: str, measured: str, reference: str, value: float, against: float, target: float | None = None,
+            target_text: str = "—", why: str = "") -> None:
+        r = value / against
+        met = None if target is None else r <= target
+        bench.report.add(Row(BENCHMARK, what, measured, reference, f"{r:.2f}×", target_text, met,
+                             why if met is False else ""))
+
+    add(f"CPU, {seconds:.0f} s call (TUI) against the browser", f"{cpu('TUI'):.1f} % of one core",
+        f"browser ({processes}): {browser.cpu_percent:.1f} %", tui.cpu_percent, browser.cpu_percent,
+        misses.TUI_CPU_BROWSER_MAX, "≤ browser",
+        misses.tui_cpu_vs_browser(tui, browser, headless, floor, tui_profile, headless_profile))
+    add(f"CPU, {seconds:.0f} s call (TUI) against the bare-SDK floor", f"{cpu('TUI'):.1f} % of one core",
+        f"floor-20: {floor.cpu_percent:.1f} %", tui.cpu_percent, floor.cpu_percent,
+        misses.TUI_CPU_FLOOR_AIM, f"aim ≤ {misses.TUI_CPU_FLOOR_AIM}× floor-20",
+        misses.cpu_vs_floor("TUI", tui, floor, headless, None))
+    add(f"CPU, {seconds:.0f} s call (headless) against the bare-SDK floor", f"{cpu('headless'):.1f} % of one core",
+        f"floor-20: {floor.cpu_percent:.1f} %", headless.cpu_percent, floor.cpu_percent,
+        misses.HEADLESS_CPU_FLOOR_MAX, f"≤ {misses.HEADLESS_CPU_FLOOR_MAX}× floor-20",
+        misses.cpu_vs_floor("headless", headless, floor, None, headless_profile))
+    tui_rss_met = tui.peak_rss_mb <= misses.TUI_RSS_MAX_MB
+    bench.report.add(Row(
+        BENCHMARK, "peak RSS (TUI)", f"{tui.peak_rss_mb:.0f} MB", f"floor-20: {floor.peak_rss_mb:.0f} MB",
+        f"{tui.peak_rss_mb / floor.peak_rss_mb:.2f}×", f"≤ {misses.TUI_RSS_MAX_MB:.0f} MB", tui_rss_met,
+        "" if tui_rss_met else misses.tui_rss(tui, headless, floor),
+    ))
+    for name in ("headless", "baseline"):
+        add(f"peak RSS ({name})", f"{rss(name):.0f} MB", f"floor-20: {floor.peak_rss_mb:.0f} MB", rss(name),
+            floor.peak_rss_mb)
+    if browser.peak_pss_mb:
+        add("memory: peak RSS of the TUI against the browser's peak PSS summed over its processes",
+            f"{tui.peak_rss_mb:.0f} MB", f"browser ({processes}): {browser.peak_pss_mb:.0f} MB", tui.peak_rss_mb,
+            browser.peak_pss_mb)
+    for key, what in (("baseline", "baseline, MediaDevices"), ("floor-10", "floor, 10 ms frames"),
+                      ("browser", f"browser, {processes}")):
+        add(f"CPU, {seconds:.0f} s call ({what})", f"{cpu(key):.1f} % of one core", f"floor-20: {floor.cpu_percent:.1f} %",
+            cpu(key), floor.cpu_percent)
+    for name in ("headless", "TUI"):
+        add(f"CPU, {seconds:.0f} s call ({name}) against the code before this change ({BEFORE_COMMIT})",
+            f"{cpu(name):.1f} % of one core", f"before: {cpu(name + ' before'):.1f} %", cpu(name),
+            cpu(name + " before"))
+
+    terminal = results["TUI"].terminal
+    bench.report.note(BENCHMARK, (
+        f"The UI's share: TUI minus headless, {tui.cpu_percent - headless.cpu_percent:+.1f} points of a core "
+        f"(before this change: {cpu('TUI before') - cpu('headless before'):+.1f}). The session and audio "
+        f"engine's share: headless minus floor-20, {headless.cpu_percent - floor.cpu_percent:+.1f} points. "
+        f"Peak RSS before this change: headless {rss('headless before'):.0f} MB, TUI {rss('TUI before'):.0f} MB."
+        + (f" The TUI's terminal (its tmux server, which parses and renders what the app writes) used "
+           f"{terminal.cpu_percent:.1f} % over the TUI's window, not counted in the TUI's figure; the "
+           "browser's figure does include its own rendering (its GPU and renderer processes)."
+           if terminal is not None else "")
+    ))
+    bench.report.note(BENCHMARK, (
+        f"Each subject holds a call with the echo assistant for {seconds:.0f} s while speech-like audio "
+        "plays into the rig's microphone (the floor generates the same signal in memory instead); CPU "
+        "is user+system time over the window divided by its wall time (100 % = one core): of the "
+        "subject's process (all its threads, /proc/PID/stat), and for the browser of all its Chromium "
+        "processes summed (sampled each second, so processes that come and go count). Peak RSS is the "
+        "process's VmHWM at the end; for the browser the sum of RSS would count shared pages once per "
+        "process, so its figure is the highest sum of PSS seen at a sample. Subjects: floor-20 and "
+        "floor-10 (the bare SDK, tests/bench/floor.py, in 20 and 10 ms frames; wespoke-tui's capture hands "
+        f"the SDK {CAPTURE_FRAME_MS} ms frames); "
+        "browser; headless (`wespoke-tui call --no-tui`); TUI (`wespoke-tui --call-on-start` in a 110×32 "
+        "tmux terminal, meters at their normal rate); baseline; and, as context, headless and TUI of "
+        f"the code before this change ({BEFORE_COMMIT}, a git worktree run with the same venv). All on "
+        f"the rig's devices with AEC on, one window each, in this order: {', '.join(ORDER)}."
+    ))
