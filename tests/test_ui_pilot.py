@@ -11,6 +11,7 @@ from wespoke_tui.errors import RATE_LIMITED, CallError
 from wespoke_tui.events import (
     AgentState,
     AgentStateChanged,
+    AssistantLevel,
     CallEnding,
     CallState,
     ErrorEvent,
@@ -470,3 +471,32 @@ async def test_volume_meter_repaints_only_when_what_it_shows_changes() -> None:
         meter.rms_dbfs = -35.0
         await pilot.pause()
         assert len(painted) == 2 and "-35 dBFS" in painted[-1]
+
+
+async def test_the_call_clock_and_the_meters_repaint_their_widgets_not_the_whole_screen() -> None:
+    """A whole-screen repaint re-renders every widget (a full compositor update): once a second
+    for the clock, it was the TUI's largest single cost during a call."""
+    controller = RecordingController()
+    clock = FrozenClock()
+    app = make_app(controller, clock=clock)
+    async with app.run_test(size=(110, 32)) as pilot:
+        await connected(pilot, controller)
+        await pilot.pause()
+        screen = app.screen
+        whole_screen: list[dict[str, object]] = []
+        refresh = screen.refresh
+
+        def noting_refresh(*regions, **options):  # type: ignore[no-untyped-def]
+            if not regions:
+                whole_screen.append(options)
+            return refresh(*regions, **options)
+
+        screen.refresh = noting_refresh  # type: ignore[method-assign]
+        for second in range(1, 4):
+            clock.advance(1)
+            app._tick_duration()
+            controller.emit(MicLevel(-20.0 - second, -18.0, False), AssistantLevel(-30.0, -25.0))
+            await pilot.pause()
+        await until(pilot, lambda: "Time: 00:03" in status_text(app))
+        assert "-23 dBFS" in widget_text(app.query_one("#mic-meter"))
+        assert whole_screen == []

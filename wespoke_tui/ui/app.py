@@ -20,7 +20,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.widgets import Footer, Label
 
 from wespoke_tui.errors import CallError
@@ -95,8 +95,11 @@ class WespokeApp(App[int]):
         Binding("ctrl+c", "interrupt", "Hang up and quit", id="interrupt", priority=True, show=False),
     ]
 
-    status: reactive[CallStatus] = reactive(CallStatus, init=False)
-    muted_talking: reactive[bool] = reactive(False, init=False)
+    # No repaint of their own: an App reactive that repaints redraws the whole screen (a full
+    # compositor update, every second for the call clock); the watchers hand the new values to
+    # the widgets, which repaint what changed.
+    status: var[CallStatus] = var(CallStatus, init=False)
+    muted_talking: var[bool] = var(False, init=False)
 
     def __init__(
         self,
