@@ -350,7 +350,7 @@ async def test_playback_comes_out_of_the_speaker(sound_rig: PulseRig, tmp_path: 
 
 async def test_a_device_underflow_raises_the_output_latency_in_the_next_pause(sound_rig: PulseRig, tmp_path: Path) -> None:
     """The callback is held up once, 200 ms, as a busy machine does: the device underflows, and
-    the engine reopens its stream with twice the latency once the device holds only silence
+    the engine reopens its stream with a step more latency once the device holds only silence
     (not in the middle of a sound); the APM's delay follows the new latency."""
     backend = SoundDeviceBackend(Settings(noise_suppression=False, auto_gain=False))
     output = backend.open_output()
@@ -383,7 +383,7 @@ async def test_a_device_underflow_raises_the_output_latency_in_the_next_pause(so
     await output.aclose()
     print(f"\nbefore {before}\nafter {after}")
     assert 1 <= playback.latency_raises <= playback.device_underflows
-    assert playback.latency_s >= 1.5 * low, "twice PortAudio's low latency, or more (the device rounds it)"
+    assert playback.latency_s >= low + 0.015, "a step above PortAudio's low latency (the device rounds it)"
     start = sound_rig.recording_started_at
     assert start is not None
     stalls = [e.t for e in device_stalls(sound_rig, mark)]

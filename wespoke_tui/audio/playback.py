@@ -30,8 +30,10 @@ Everything the callback outputs (after fades) goes to the APM as the far end, in
 The device side has its own buffer, set by the stream's latency (PortAudio's "low" to start).
 On a busy machine the callback thread can be scheduled too late for it: PortAudio flags an
 **output underflow** (counted as `device_underflows`), and the speaker has a gap. Each one is proof
-that this machine needs a deeper device buffer, so the stream is reopened with twice the latency
-(up to `MAX_OUTPUT_LATENCY_S`). A reopen loses what the old stream still held, so it waits for a
+that this machine needs a deeper device buffer, so the stream is reopened with
+`LATENCY_STEP_S` more latency (up to `MAX_OUTPUT_LATENCY_S`). A step, not a doubling: on the
+rig an idle call sees one or two underflows in its first seconds, and doubling took the device
+from 20 to 90 ms (150 ms in the TUI), all of it added to the round trip for the rest of the call. A reopen loses what the old stream still held, so it waits for a
 quiet moment: nothing loud handed to the device for longer than its latency, or, failing that
 within `LATENCY_RAISE_DEADLINE_S`, does it anyway. The reopen runs on a worker thread (opening a
 device can take tens of milliseconds); the jitter buffer keeps filling meanwhile. The APM's delay
@@ -73,6 +75,7 @@ QUIET_DBFS = -50.0
 QUIET_PEAK = 32768.0 * 10 ** (QUIET_DBFS / 20)
 QUIET_MEAN_SQUARE = QUIET_PEAK**2
 MAX_OUTPUT_LATENCY_S = 0.16  # past this, the delay hurts a conversation more than the gaps do
+LATENCY_STEP_S = 0.02
 LATENCY_RAISE_DEADLINE_S = 2.0
 
 
@@ -352,7 +355,7 @@ class SoundDevicePlayback:
             return
         self._underflows_handled = self.device_underflows
         self._raise_due = None
-        self._latency_asked = min(MAX_OUTPUT_LATENCY_S, 2 * self._latency_asked)
+        self._latency_asked = min(MAX_OUTPUT_LATENCY_S, self._latency_asked + LATENCY_STEP_S)
         assert self._loop is not None
         self._reopening = self._loop.run_in_executor(None, self._reopen, self._latency_asked)
         self._reopening.add_done_callback(self._reopened)
