@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -72,6 +73,15 @@ from wespoke_tui.settings import Settings
 
 log = logging.getLogger("wespoke_tui.session")
 
+# How long after the microphone's publish a hang-up still waits for the server to finish
+# answering it (`_let_publish_settle`); past that the Leave goes at once. Measured on loopback:
+# the answer comes 15-260 ms after `publish_track` returns, the participant updates up to 30 ms
+# after the answer.
+PUBLISH_SETTLE_S = 0.5
+PUBLISH_ANSWER_POLL_S = 0.005
+PUBLISH_UPDATES_AFTER_ANSWER_S = 0.04
+
+
 class CallSession(RoomEvents):
     """The call controller over LiveKit. One call at a time; many calls in a row."""
 
@@ -98,6 +108,7 @@ class CallSession(RoomEvents):
         # one pass instead of one pass per meter.
         self._levels_limiter = RateLimiter(METER_HZ)
         self._mic_is_levels_clock = False
+        self._mic_published_at: float | None = None  # monotonic; when the current call's mic went up
         self.last_setup_s: float | None = None  # token request → connected, for measurements
 
     # ------------------------------------------------------------------ CallController
@@ -170,6 +181,15 @@ class CallSession(RoomEvents):
             self._spawn(self._tell_api_muted(call.token.call_id, muted))
 
     async def send_text(self, text: str) -> None:
+        """Type to the assistant: each line reaches it once (README, "Typed text").
+
+        `POST …/messages` always (the contract: the Wespoke backend records the line and
+        forwards it to its assistant, which says it is one with `"role": "assistant"` in its
+        metadata). A plain LiveKit Agents assistant (kind AGENT, without that metadata) is no
+        backend's: it hears typed text only on the `lk.chat` text stream, and only from the
+        caller it is linked to, so the line also goes there, to it alone. The user sees an error
+        only when the path that reaches the assistant failed.
+        """
         text = text.strip()
         call = self._call
         if not text or call is None or call.token is None or not call.token.call_id:
@@ -177,11 +197,34 @@ class CallSession(RoomEvents):
         if call.data is not None:
             for event in call.data.typed_line(text):
                 self._emit(event)
+        room, identity = call.room, call.assistant_identity
+        participant = room.remote_participants.get(identity) if room is not None and identity else None
+        plain_agent: str | None = None  # the identity that gets the line on lk.chat
+        if participant is not None and participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+            try:
+                metadata = json.loads(participant.metadata) if participant.metadata else None
+            except ValueError:
+                metadata = None
+            if not (isinstance(metadata, dict) and metadata.get("role") == "assistant"):
+                plain_agent = participant.identity
+        chat_error: CallError | None = None
+        if plain_agent is not None and room is not None:
+            try:
+                # Bounded: a stalled room must not hold back the /messages request below.
+                await asyncio.wait_for(
+                    room.local_participant.send_text(text, topic="lk.chat", destination_identities=[plain_agent]), 5.0
+                )
+            except Exception as exc:
+                log.warning("sending a message on lk.chat failed: %r", exc)
+                chat_error = CallError.of(CONNECTION_ERROR, f"lk.chat send failed: {type(exc).__name__}", lang=self._settings.lang)
         try:
             await self._api().send_message(call.token.call_id, text)
         except CallError as exc:
             log.warning("sending a message failed: %s", exc)
-            self._emit(ErrorEvent(exc, fatal=False))
+            if plain_agent is None:
+                self._emit(ErrorEvent(exc, fatal=False))
+        if chat_error is not None:
+            self._emit(ErrorEvent(chat_error, fatal=False))
 
     async def aclose(self) -> None:
         if self._closed:
@@ -323,7 +366,9 @@ class CallSession(RoomEvents):
         call.source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=SOURCE_QUEUE_MS)
         call.mic_track = rtc.LocalAudioTrack.create_audio_track(MIC_TRACK_NAME, call.source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        self._mic_published_at = None
         await call.room.local_participant.publish_track(call.mic_track, options)
+        self._mic_published_at = time.monotonic()
         if self._muted:
             call.mic_track.mute()
 
@@ -407,6 +452,7 @@ class CallSession(RoomEvents):
             except Exception:
                 log.debug("audio health unavailable", exc_info=True)
                 continue
+            log.debug("audio health: %s", counters)
             self._emit(
                 AudioHealth(
                     playback_underruns=int(counters.get("playback_underruns", 0)),
@@ -460,6 +506,7 @@ class CallSession(RoomEvents):
             task.cancel()
         room = call.room
         if room is not None:
+            await self._let_publish_settle(call)
             try:
                 await asyncio.wait_for(room.disconnect(), DISCONNECT_TIMEOUT_S)
             except (asyncio.TimeoutError, Exception) as exc:
@@ -495,6 +542,31 @@ class CallSession(RoomEvents):
             self._emit(ErrorEvent(error, fatal=True))
             self._set_state(CallState.FAILED, error)
         call.done.set()
+
+    async def _let_publish_settle(self, call: CallParts) -> None:
+        """Right after the microphone's publish, hold the Leave until the server has answered it.
+
+        `publish_track` returns before the server answered the offer it starts, and the server
+        sends two participant updates with that answer. The SDK closes the signal socket right
+        after the Leave, and when the server writes to it then, its writer fails and closes the
+        socket before its reader took the Leave (livekit-server `RTCService.ServeHTTP`): the
+        participant stays in the room until the room closes, for 1-3 % of the hang-ups in that
+        window. The answer shows as the sender's first outbound-rtp stats; the updates do not show
+        through the SDK, hence the short wait after the answer.
+        """
+        published_at = self._mic_published_at
+        if call.mic_track is None or published_at is None:
+            return
+        deadline = published_at + PUBLISH_SETTLE_S
+        while time.monotonic() < deadline:
+            try:
+                stats = await asyncio.wait_for(call.mic_track.get_stats(), deadline - time.monotonic())
+            except Exception:
+                return
+            if any(s.WhichOneof("stats") == "outbound_rtp" for s in stats):
+                await asyncio.sleep(min(PUBLISH_UPDATES_AFTER_ANSWER_S, deadline - time.monotonic()))
+                return
+            await asyncio.sleep(PUBLISH_ANSWER_POLL_S)
 
     # ------------------------------------------------------------------ helpers
 
