@@ -7,7 +7,7 @@ from tests.bench.bench import Bench
 from tests.bench.report import Row
 from tests.bench.stack import Tui, app_session
 from tests.bench.stats import Sample
-from tests.bench.subjects import talk_wav
+from tests.bench.subjects import play_talk, talk_wav
 
 HEALTH = "4. Audio health"
 STARTUP = "5. Start-up"
@@ -20,7 +20,7 @@ def health(bench: Bench) -> None:
     process = app_session(stack, seconds)
     process.wait_mark("connected", 60)
     stack.last_assistant(known).wait_for("greeting_done", timeout=30)
-    player = stack.rig.play_into_mic(mic)
+    player = play_talk(stack, mic)
     process.finish(timeout=seconds + 60)
     player.terminate()
     marks = process.all("health")
