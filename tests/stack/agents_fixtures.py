@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.stack.agents_control import AGENT_NAME, ASSISTANT_ID, ASSISTANT_NAME, AgentsWorker
+from tests.stack.livekit_fixtures import running
 from tests.stack.livekit_server import LiveKitServer
 from tests.stack.wespoke_fixtures import TestWespokeServer, start_wespoke_server
 from wespoke_tui.settings import Settings
@@ -27,12 +28,7 @@ from wespoke_tui.settings import Settings
 
 @pytest.fixture(scope="session")
 def agents_livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitServer]:
-    server = LiveKitServer(log_dir=tmp_path_factory.mktemp("agents-livekit"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    yield from running(LiveKitServer(log_dir=tmp_path_factory.mktemp("agents-livekit")))
 
 
 @pytest.fixture(scope="session")

@@ -37,14 +37,18 @@ def livekit_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[L
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def livekit_server_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitServer]:
-    server = LiveKitServer(log_dir=tmp_path_factory.mktemp("livekit"))
+def running(server: LiveKitServer) -> Iterator[LiveKitServer]:
+    """A fixture's body for a shared server: started, yielded, always stopped."""
     try:
         server.start()
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def livekit_server_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitServer]:
+    yield from running(LiveKitServer(log_dir=tmp_path_factory.mktemp("livekit")))
 
 
 class Stack:
