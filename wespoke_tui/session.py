@@ -80,6 +80,8 @@ log = logging.getLogger("wespoke_tui.session")
 PUBLISH_SETTLE_S = 0.5
 PUBLISH_ANSWER_POLL_S = 0.005
 PUBLISH_UPDATES_AFTER_ANSWER_S = 0.04
+# The same for a hang-up right after the join (`_let_join_settle`): at most this long after it.
+JOIN_SETTLE_S = 0.5
 
 
 class CallSession(RoomEvents):
@@ -315,9 +317,11 @@ class CallSession(RoomEvents):
         last_error: BaseException | None = None
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
             room = rtc.Room()
+            call.token_refreshed.clear()
             self._wire_room(call, room)
             try:
                 await room.connect(token.url, token.token, rtc.RoomOptions(auto_subscribe=True, connect_timeout=CONNECT_TIMEOUT_S))
+                call.connected_at = time.monotonic()
                 return room
             except rtc.ConnectError as exc:
                 last_error = exc
@@ -506,6 +510,7 @@ class CallSession(RoomEvents):
             task.cancel()
         room = call.room
         if room is not None:
+            await self._let_join_settle(call, room)
             await self._let_publish_settle(call)
             try:
                 await asyncio.wait_for(room.disconnect(), DISCONNECT_TIMEOUT_S)
@@ -542,6 +547,36 @@ class CallSession(RoomEvents):
             self._emit(ErrorEvent(error, fatal=True))
             self._set_state(CallState.FAILED, error)
         call.done.set()
+
+    async def _let_join_settle(self, call: CallParts, room: rtc.Room) -> None:
+        """Right after the join, hold the Leave until the server has sent what the join starts.
+
+        That is the token refresh it sends first thing after the join and its answer to the
+        publisher connection's offer (the data channels); both usually come before
+        `Room.connect` returns. When the server was slow (loaded, or just resumed), they come
+        after, and a Leave sent before them hits the race `_let_publish_settle` describes: 4 % of
+        hang-ups during a connect held by a frozen server left the participant in the room for
+        21 s. The answer shows as the publisher's DTLS transport connected in the stats.
+        """
+        if call.connected_at is None:
+            return
+        deadline = call.connected_at + JOIN_SETTLE_S
+        if time.monotonic() >= deadline:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(call.token_refreshed.wait(), deadline - time.monotonic())
+        while time.monotonic() < deadline:
+            try:
+                stats = await asyncio.wait_for(room.get_rtc_stats(), deadline - time.monotonic())
+            except Exception:
+                return
+            if any(
+                s.WhichOneof("stats") == "transport"
+                and s.transport.transport.dtls_state == rtc.stats.DtlsTransportState.DTLS_TRANSPORT_CONNECTED
+                for s in stats.publisher_stats
+            ):
+                return
+            await asyncio.sleep(PUBLISH_ANSWER_POLL_S)
 
     async def _let_publish_settle(self, call: CallParts) -> None:
         """Right after the microphone's publish, hold the Leave until the server has answered it.

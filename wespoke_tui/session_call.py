@@ -77,6 +77,10 @@ class CallParts:
         self.token_task: asyncio.Task[CallToken] | None = None
         self.token: CallToken | None = None
         self.room: rtc.Room | None = None
+        self.connected_at: float | None = None  # monotonic; when `Room.connect` returned
+        # The server's first message after the join is a token refresh (livekit-server
+        # `rtcSessionWorker`); `_let_join_settle` holds an early Leave until it arrived.
+        self.token_refreshed = asyncio.Event()
         self.input: AudioInput | None = None
         self.output: AudioOutput | None = None
         self.source: rtc.AudioSource | None = None

@@ -54,6 +54,7 @@ class RoomEvents:
         room.on("reconnecting", lambda: self._on_reconnecting(call))
         room.on("reconnected", lambda: self._on_reconnected(call))
         room.on("disconnected", lambda reason: self._on_disconnected(call, reason))
+        room.on("token_refreshed", call.token_refreshed.set)
         room.register_text_stream_handler("lk.transcription", lambda reader, identity: self._on_text_stream(call, reader, identity))
         # LiveKit Agents sends its session protocol (protobuf) here dozens of times a call; without
         # a handler the SDK logs each stream at INFO. Closing the reader drops its chunks unread.
