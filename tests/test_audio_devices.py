@@ -31,13 +31,13 @@ from tests.stack.pulse_rig import (
     write_wav,
 )
 from wespoke_tui.audio.devices import (
-    MicLevelProbe,
     format_devices,
     list_devices,
     print_devices,
     resolve_device,
 )
 from wespoke_tui.audio.engine import SoundDeviceBackend
+from wespoke_tui.audio.mic_probe import MicLevelProbe
 from wespoke_tui.errors import MICROPHONE_ERROR, SPEAKER_ERROR, CallError
 from wespoke_tui.settings import Settings
 

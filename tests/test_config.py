@@ -100,6 +100,15 @@ def test_switches_from_each_source(home: dict[str, str]) -> None:
     assert not settings.auto_gain and settings.demo
 
 
+def test_delete_after_from_each_source(home: dict[str, str]) -> None:
+    assert not load_settings([], home)[1].delete_after
+    assert load_settings(["call", "--no-tui", "--demo", "--delete-after"], home)[1].delete_after
+    assert load_settings([], {**home, "WESPOKE_DELETE_AFTER": "yes"})[1].delete_after
+    write_config(home, "delete_after = true\n")
+    assert load_settings([], home)[1].delete_after
+    assert not load_settings([], {**home, "WESPOKE_DELETE_AFTER": "0"})[1].delete_after
+
+
 def test_tables_merge_file_then_flags(home: dict[str, str]) -> None:
     write_config(home, '[metadata]\nsource = "file"\nkeep = 1\n'
                        '[variables]\nname = "Ayşe"\n'

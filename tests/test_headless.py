@@ -109,12 +109,38 @@ async def test_duration_ends_the_call_cleanly(wespoke_stack, tmp_path: Path) -> 
     ]
 
 
+async def test_delete_after_deletes_the_record_once_the_room_is_left(wespoke_stack, tmp_path: Path) -> None:
+    api_server = wespoke_stack.api
+    transcript = tmp_path / "t.jsonl"
+    run = Headless(api_server, "--input-wav", str(_tone_wav(tmp_path / "in.wav")), "--output-wav",
+                   str(tmp_path / "out.wav"), "--duration", "1", "--delete-after", "--transcript", str(transcript))
+    rc, err = await asyncio.to_thread(run.finish, 15)
+    assert rc == 0, err
+    assert run.lines[-3:] == ["Ending…", "Call ended", "Call record deleted"]
+    (record,) = api_server.calls.values()
+    assert record.deleted and record.live_at_delete is False
+    assert read_records(transcript)[-1]["type"] == "record_deleted"
+    assert read_records(transcript)[-1]["call_id"] == record.call_id
+
+
+async def test_a_refused_delete_after_exits_1_with_the_user_message(wespoke_stack, tmp_path: Path) -> None:
+    api_server = wespoke_stack.api
+    api_server.fail_next("delete", status=500)
+    run = Headless(api_server, "--output-wav", str(tmp_path / "out.wav"), "--duration", "1", "--delete-after")
+    rc, err = await asyncio.to_thread(run.finish, 15)
+    assert rc == 1
+    assert "Server error." in err and "Traceback" not in err and api_server.api_key not in err
+    assert run.lines[-1] == "Call ended"
+    (record,) = api_server.calls.values()
+    assert not record.deleted
+
+
 def read_records(path: Path) -> list[dict[str, Any]]:
     """The typed records of a `--transcript` file; each has its type and an epoch-seconds time."""
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     now = time.time()
     for record in records:
-        assert record["type"] in ("transcript", "state", "tool", "error", "metrics", "call_ending"), record
+        assert record["type"] in ("transcript", "state", "tool", "error", "metrics", "call_ending", "record_deleted"), record
         assert isinstance(record["timestamp"], float) and now - 120 < record["timestamp"] <= now, record
     return records
 

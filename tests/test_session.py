@@ -13,6 +13,7 @@ import pytest
 from livekit import rtc
 
 from tests.stack.livekit_server import free_port
+from wespoke_tui.api import WespokeClient
 from wespoke_tui.audio.wav import WavBackend
 from wespoke_tui.errors import (
     ASSISTANT_NOT_FOUND,
@@ -25,7 +26,7 @@ from wespoke_tui.errors import (
     UNAUTHORIZED,
     UNKNOWN_ERROR,
 )
-from wespoke_tui.events import CallEvent, CallState, ErrorEvent, StateChanged
+from wespoke_tui.events import CallEvent, CallRecordDeleted, CallState, ErrorEvent, StateChanged
 from wespoke_tui.session import CallSession
 from wespoke_tui.settings import Settings
 
@@ -309,6 +310,53 @@ async def test_hang_up_right_after_connect_leaves_once_the_microphone_is_negotia
     assert negotiated_at_leave == [True]
     await wait_until_gone(livekit_server, record.room_name, record.identity, within_s=1.0)
     await session.aclose()
+
+
+async def test_the_record_is_deleted_only_once_the_room_is_left(wespoke_stack) -> None:
+    api_server = wespoke_stack.api
+    session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
+    events = Recorder(session)
+    await session.start()
+    record = api_server.calls[session.call_id]
+    assert await session.delete_record() is False  # the call is live: nothing is sent
+    assert not record.deleted and not any(r.method == "DELETE" for r in record.requests)
+    await session.hang_up()
+    assert await session.delete_record() is True
+    assert record.deleted and record.live_at_delete is False
+    assert record.ended and record.ended_at <= record.deleted_at  # /end had its answer first
+    assert await session.delete_record() is True  # once: no second DELETE
+    assert sum(r.method == "DELETE" for r in record.requests) == 1
+    await session.aclose()
+    await events.aclose()  # the stream is drained once the session is closed
+    assert events.of(CallRecordDeleted) == [CallRecordDeleted(record.call_id)]
+
+
+async def test_the_servers_check_tells_a_delete_during_a_live_call(wespoke_stack) -> None:
+    # What the test above relies on: a DELETE that does come during the call is seen as such.
+    api_server = wespoke_stack.api
+    session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
+    await session.start()
+    record = api_server.calls[session.call_id]
+    async with WespokeClient(api_server.url, api_server.api_key) as client:
+        await client.delete_call(record.call_id)
+    assert record.deleted and record.live_at_delete is True
+    await session.aclose()
+
+
+async def test_a_refused_delete_says_why_and_keeps_the_call_ended(wespoke_stack) -> None:
+    api_server = wespoke_stack.api
+    session = CallSession(make_settings(api_server, lang="tr"), lambda: WavBackend(None, None))
+    events = Recorder(session)
+    await session.start()
+    await session.hang_up()
+    api_server.fail_next("delete", status=500)
+    assert await session.delete_record() is False
+    error = await events.wait_for(lambda e: isinstance(e, ErrorEvent))
+    assert not error.fatal and error.error.user_message.startswith("Sunucu hatası.")
+    assert session.state == CallState.ENDED
+    assert await session.delete_record() is True  # a second try goes through
+    await session.aclose()
+    await events.aclose()
 
 
 # ---------------------------------------------------------------- audio both ways

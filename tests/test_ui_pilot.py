@@ -22,6 +22,7 @@ from wespoke_tui.events import (
     ToolEvent,
     TranscriptItem,
 )
+from wespoke_tui.ui.screens.confirm_delete_record import ConfirmDeleteRecord
 from wespoke_tui.ui.screens.confirm_hang_up import ConfirmHangUp
 from wespoke_tui.ui.screens.devices import DevicesScreen
 from wespoke_tui.ui.screens.help import HelpScreen
@@ -138,6 +139,64 @@ async def test_h_outside_a_call_does_nothing() -> None:
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmHangUp)
         assert controller.calls == []
+
+
+async def test_x_after_the_call_asks_then_deletes_its_record_once() -> None:
+    controller = RecordingController()
+    app = make_app(controller)
+    async with app.run_test() as pilot:
+        await connected(pilot, controller)
+        await pilot.press("x")  # a live call's record is not deleted: the key does nothing
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDeleteRecord)
+        await pilot.press("h", "y")
+        await until(pilot, lambda: app.status.state is CallState.ENDED)
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDeleteRecord))
+        assert "cannot be undone" in str(app.screen.query_one("#confirm-question").render())
+        await pilot.press("n")  # kept
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmDeleteRecord))
+        assert "delete_record" not in controller.names()
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDeleteRecord))
+        await pilot.press("y")
+        await until(pilot, lambda: "The call's record was deleted" in toasts(app))
+        assert controller.names() == ["start", "hang_up", "delete_record"]
+        assert app.check_action("delete_record", ()) is False  # gone: the key leaves the footer
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDeleteRecord)
+        await pilot.press("c")  # a new call has a record of its own
+        await until(pilot, lambda: app.status.state is CallState.CONNECTED)
+        await pilot.press("h", "y")
+        await until(pilot, lambda: app.status.state is CallState.ENDED)
+        assert app.check_action("delete_record", ()) is True
+
+
+async def test_delete_after_deletes_each_record_once_the_call_has_ended() -> None:
+    controller = RecordingController()
+    app = make_app(controller, settings_for(delete_after=True))
+    async with app.run_test() as pilot:
+        await connected(pilot, controller)
+        await pilot.pause()
+        assert "delete_record" not in controller.names()
+        await pilot.press("h", "y")
+        await until(pilot, lambda: "The call's record was deleted" in toasts(app))
+        assert controller.names() == ["start", "hang_up", "delete_record"]
+        assert not isinstance(app.screen, ConfirmDeleteRecord)  # asked for up front: no dialog
+
+
+async def test_the_demo_has_no_record_to_delete() -> None:
+    controller = RecordingController()
+    app = make_app(controller, settings_for(demo=True, delete_after=True))
+    async with app.run_test() as pilot:
+        await connected(pilot, controller)
+        await pilot.press("h", "y")
+        await until(pilot, lambda: app.status.state is CallState.ENDED)
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDeleteRecord)
+        assert "delete_record" not in controller.names()
 
 
 async def test_q_when_idle_quits_and_closes_the_controller() -> None:

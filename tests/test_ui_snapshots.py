@@ -149,6 +149,19 @@ def test_confirm_hang_up(snap_compare, lang: str) -> None:
 
 
 @LANGS
+def test_confirm_delete_record(snap_compare, lang: str) -> None:
+    app, run_before = in_call(lang)
+
+    async def hang_up_then_x(pilot) -> None:
+        await run_before(pilot)
+        await pilot.press("h", "y")
+        await until(pilot, lambda: app.status.state is CallState.ENDED)
+        await pilot.press("x")
+
+    assert snap_compare(app, run_before=hang_up_then_x, terminal_size=SIZE)
+
+
+@LANGS
 def test_devices_screen(snap_compare, lang: str) -> None:
     app = make_app(RecordingController(), settings_for(lang, input_device="USB Headset"))
     assert snap_compare(app, press=["d"], terminal_size=SIZE)

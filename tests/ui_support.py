@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from wespoke_tui.audio.base import FRAME_SAMPLES
-from wespoke_tui.events import CallEvent, CallStarted, CallState, MuteChanged, StateChanged
+from wespoke_tui.events import CallEvent, CallRecordDeleted, CallStarted, CallState, MuteChanged, StateChanged
 from wespoke_tui.settings import Settings
 from wespoke_tui.ui.app import WespokeApp, build_app
 from wespoke_tui.ui.screens.devices import DeviceEntry
@@ -102,6 +102,13 @@ class RecordingController:
 
     async def send_text(self, text: str) -> None:
         self.calls.append(("send_text", text))
+
+    async def delete_record(self) -> bool:
+        self.calls.append(("delete_record", None))
+        if self._state not in (CallState.ENDED, CallState.FAILED):
+            return False
+        self.emit(CallRecordDeleted(self.call_id))
+        return True
 
     async def aclose(self) -> None:
         self.calls.append(("aclose", None))

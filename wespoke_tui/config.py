@@ -121,6 +121,9 @@ _OPTIONS: tuple[_Option, ...] = (
             "WESPOKE_DEMO", file_type="bool"),
     _Option("call_on_start", "--call-on-start", "Start the call as soon as the app opens.",
             "WESPOKE_CALL_ON_START", file_type="bool"),
+    _Option("delete_after", "--delete-after", "After each call, delete its record from the call "
+            "history (only once the call has ended; deleting never ends a call).",
+            "WESPOKE_DELETE_AFTER", file_type="bool"),
     _Option("config", "--config", "Config file (default $XDG_CONFIG_HOME/wespoke-tui/config.toml).",
             "WESPOKE_CONFIG", "PATH"),
 )
@@ -701,6 +704,7 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str] | None = None
     settings.log_level = _resolve_log_level(src)
     settings.demo = src.switch("demo")
     settings.call_on_start = subcommand == "call" or src.switch("call_on_start")
+    settings.delete_after = src.switch("delete_after")
     settings.mic_consent_given = bool(src.file.get("mic_consent_given", False))
 
     options = _headless_options(ns, command == CMD_HEADLESS)

@@ -153,6 +153,9 @@ class DemoController:
         self._line("user", text)
         self._line("assistant", self._t("demo.you_wrote", text=text))
 
+    async def delete_record(self) -> bool:
+        return False  # the demo keeps no call history
+
     async def aclose(self) -> None:
         if self._closed:
             return

@@ -12,6 +12,9 @@ from typing import Any, Protocol
 
 from wespoke_tui.errors import CallError
 
+# The floor of every level in dBFS (`MicLevel`, `AssistantLevel`): digital silence reads this.
+SILENCE_DBFS = -96.0
+
 
 class CallState(enum.StrEnum):
     IDLE = "idle"
@@ -163,6 +166,13 @@ class AudioHealth:
     playback_queue_ms: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class CallRecordDeleted:
+    """The ended call's record is gone from the call history (`DELETE /api/v1/calls/{id}`)."""
+
+    call_id: str
+
+
 CallEvent = (
     StateChanged
     | CallStarted
@@ -180,6 +190,7 @@ CallEvent = (
     | ReconnectAttempt
     | RateLimitInfo
     | AudioHealth
+    | CallRecordDeleted
 )
 
 
@@ -207,6 +218,14 @@ class CallController(Protocol):
     async def set_muted(self, muted: bool) -> None: ...
 
     async def send_text(self, text: str) -> None: ...
+
+    async def delete_record(self) -> bool:
+        """Delete the last call's record from the call history, only once that call has ended.
+
+        True when it is gone (`CallRecordDeleted` says so); False when there is none to delete
+        or the call is not over (nothing is sent), or the API refused (an `ErrorEvent` says why).
+        """
+        ...
 
     async def aclose(self) -> None:
         """Hang up if needed and release everything; the controller is done."""

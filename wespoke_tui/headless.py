@@ -77,6 +77,7 @@ async def _run(settings: Settings, options: HeadlessOptions) -> int:
     shutdown = GracefulShutdown(controller.hang_up)
     shutdown.install()
     consumer = asyncio.get_running_loop().create_task(_consume(controller, reporter))
+    record_kept = False  # --delete-after asked for a delete that did not happen
     try:
         if not shutdown.requested:
             loop = asyncio.get_running_loop()
@@ -90,6 +91,8 @@ async def _run(settings: Settings, options: HeadlessOptions) -> int:
         if controller.state in (CallState.CONNECTED, CallState.RECONNECTING):
             await _until_call_ends(controller, reporter, shutdown, options.duration)
         await controller.hang_up()
+        if settings.delete_after and not settings.demo and reporter.call_id:
+            record_kept = not await controller.delete_record()
     except Exception as exc:  # never a traceback at the user
         log.exception("headless call failed")
         reporter.error = reporter.error or CallError.of(UNKNOWN_ERROR, type(exc).__name__, lang=settings.lang)
@@ -110,7 +113,7 @@ async def _run(settings: Settings, options: HeadlessOptions) -> int:
         message = redact(error.user_message) if error else text("state.failed", settings.lang)
         print(" ".join(message.split()), file=sys.stderr, flush=True)
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_FAILED if record_kept else EXIT_OK
 
 
 async def _consume(controller: CallController, reporter: Reporter) -> None:

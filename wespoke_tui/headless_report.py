@@ -3,8 +3,8 @@ of each error on stderr, and the records in the `--transcript FILE` JSONL.
 
 Text lines, in the user's language: each call state; the assistant's state ("assistant: thinking",
 debounced, below); each final transcript line ("Assistant: …"); tool events; the call-ending
-notice. The user message of every non-fatal error goes to stderr at once; a fatal one is said
-once, by the runner, after the call.
+notice; "Call record deleted" after the call with `--delete-after`. The user message of every
+non-fatal error goes to stderr at once; a fatal one is said once, by the runner, after the call.
 
 Records, one JSON object a line, each with "type" and "timestamp" (epoch seconds, float: a
 transcript item's own time when known, else when it came):
@@ -15,6 +15,7 @@ transcript item's own time when known, else when it came):
     {"type":"error","code","message","fatal"}               message: the user message
     {"type":"metrics", the fields of MetricsEvent and AudioHealth, null until first seen}
     {"type":"call_ending","reason","message"}
+    {"type":"record_deleted","call_id"}                     after the call, with --delete-after
 Metrics records come at most once a second, each with the latest values of both events (those
 that came in the call's last second, after the last record, are not written). The
 assistant's state lines are debounced, its records are not: a state is printed once it has held
@@ -38,6 +39,8 @@ from wespoke_tui.events import (
     AgentStateChanged,
     AudioHealth,
     CallEnding,
+    CallRecordDeleted,
+    CallStarted,
     CallState,
     ErrorEvent,
     MetricsEvent,
@@ -143,6 +146,7 @@ class Reporter:
         self._metrics: dict[str, Any] = dict.fromkeys(_METRICS_FIELDS)
         self._metrics_written_at: float | None = None
         self._metrics_timer: Timer | None = None
+        self.call_id: str | None = None  # of the last call, once the API gave it
         self.final_state: CallState | None = None
         self.error: CallError | None = None
         self.state_changed = asyncio.Event()
@@ -174,6 +178,11 @@ class Reporter:
             self._record("error", None, code=event.error.code, message=message, fatal=event.fatal)
         elif isinstance(event, (MetricsEvent, AudioHealth)):
             self._on_metrics(event)
+        elif isinstance(event, CallStarted):
+            self.call_id = event.call_id or None
+        elif isinstance(event, CallRecordDeleted):
+            self._say(text("headless.record_deleted", self._lang))
+            self._record("record_deleted", None, call_id=event.call_id)
 
     def close(self) -> None:
         """The call is over: say the assistant's pending state. Metrics not yet due are dropped:

@@ -26,6 +26,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "agent.thinking": {"tr": "düşünüyor", "en": "thinking"},
     "agent.speaking": {"tr": "konuşuyor", "en": "speaking"},
     "agent.unknown": {"tr": "—", "en": "—"},
+    "headless.record_deleted": {"tr": "Arama kaydı silindi", "en": "Call record deleted"},
     "headless.assistant_state": {"tr": "asistan: {state}", "en": "assistant: {state}"},
     # Status bar labels.
     "status.state": {"tr": "Durum", "en": "State"},
@@ -83,6 +84,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "key.yes": {"tr": "Evet", "en": "Yes"},
     "key.no": {"tr": "Hayır", "en": "No"},
     "key.close": {"tr": "Kapat", "en": "Close"},
+    "key.delete_record": {"tr": "Kaydı sil", "en": "Delete record"},
     "key.leave_input": {"tr": "Yazmayı bırak", "en": "Leave input"},
     # Toasts.
     "toast.connected": {"tr": "{name} ile bağlantı kuruldu", "en": "Connected to {name}"},
@@ -90,6 +92,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "toast.reconnected": {"tr": "Yeniden bağlandı", "en": "Reconnected"},
     "toast.ending": {"tr": "Arama sonlandırılıyor…", "en": "Ending the call…"},
     "toast.ended": {"tr": "Arama sona erdi", "en": "The call has ended"},
+    "toast.record_deleted": {"tr": "Arama kaydı silindi", "en": "The call's record was deleted"},
     "toast.not_in_call": {"tr": "Arama yok. Mesaj göndermek için önce arayın.", "en": "No call. Start a call to send a message."},
     "toast.forced_exit": {"tr": "Çıkış zorlanıyor", "en": "Forcing exit"},
     "toast.devices_saved": {"tr": "Aygıtlar kaydedildi; bir sonraki aramada kullanılacak", "en": "Devices saved; they are used from the next call"},
@@ -105,6 +108,12 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "tr": "Çıkmak aramayı sonlandırır. Aramayı sonlandırmak istediğinizden emin misiniz?",
         "en": "Quitting ends the call. Are you sure you want to end the call?",
     },
+    "confirm.delete_record": {
+        "tr": "Bu aramanın kaydı (döküm ve ses kaydı dahil) arama geçmişinden silinsin mi? Geri alınamaz.",
+        "en": "Delete this call's record (transcript and recording included) from the call history? This cannot be undone.",
+    },
+    "confirm.delete_yes": {"tr": "Evet, sil (y)", "en": "Yes, delete it (y)"},
+    "confirm.delete_no": {"tr": "Hayır, kalsın (n)", "en": "No, keep it (n)"},
     "confirm.yes": {"tr": "Evet, bitir (y)", "en": "Yes, end it (y)"},
     "confirm.no": {"tr": "Hayır, devam (n)", "en": "No, keep talking (n)"},
     # Microphone consent.
@@ -161,6 +170,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "help.mute": {"tr": "mikrofonu kapat / aç", "en": "mute / unmute the microphone"},
     "help.hang_up": {"tr": "aramayı bitir (onay sorulur)", "en": "end the call (asks first)"},
     "help.devices": {"tr": "mikrofon ve hoparlör seç, mikrofonu dene", "en": "pick microphone and speaker, test the mic"},
+    "help.delete_record": {"tr": "arama bitince: kaydını geçmişten sil (onay sorulur)", "en": "after a call: delete its record from the history (asks first)"},
     "help.help": {"tr": "bu yardım", "en": "this help"},
     "help.quit": {"tr": "çık (arama sürüyorsa önce onay)", "en": "quit (asks first during a call)"},
     "help.interrupt": {"tr": "aramayı hemen kapat ve çık", "en": "hang up and quit at once"},

@@ -35,6 +35,7 @@ from wespoke_tui.events import (
     AssistantSpeaking,
     AudioHealth,
     CallEvent,
+    CallRecordDeleted,
     CallStarted,
     CallState,
     ErrorEvent,
@@ -227,6 +228,30 @@ class CallSession(RoomEvents):
                 self._emit(ErrorEvent(exc, fatal=False))
         if chat_error is not None:
             self._emit(ErrorEvent(chat_error, fatal=False))
+
+    async def delete_record(self) -> bool:
+        """`DELETE /api/v1/calls/{id}` for the last call, in the order the seed requires.
+
+        Only once the call is over (its room left: a delete never ends a live call) and after its
+        `/end` had its answer, so the backend closes the call before it forgets it.
+        """
+        call = self._call
+        if call is None or not call.done.is_set() or call.token is None or not call.token.call_id:
+            return False
+        if call.record_deleted:
+            return True
+        if call.end_task is not None:
+            await asyncio.wait({call.end_task})
+        call_id = call.token.call_id
+        try:
+            await self._api().delete_call(call_id)
+        except CallError as exc:
+            log.warning("deleting the call record failed: %s", exc)
+            self._emit(ErrorEvent(exc.in_language(self._settings.lang), fatal=False))
+            return False
+        call.record_deleted = True
+        self._emit(CallRecordDeleted(call_id))
+        return True
 
     async def aclose(self) -> None:
         if self._closed:
@@ -517,7 +542,7 @@ class CallSession(RoomEvents):
             except (asyncio.TimeoutError, Exception) as exc:
                 log.warning("room disconnect did not finish cleanly: %s", type(exc).__name__)
         if call.token is not None and call.token.call_id:
-            self._spawn(self._send_end(call.token.call_id))
+            call.end_task = self._spawn(self._send_end(call.token.call_id))
         for task in list(call.tasks):
             if task is not current:
                 task.cancel()

@@ -95,6 +95,8 @@ class CallParts:
         self.reconnect_attempt = 0
         self.reconnect_watchdog: asyncio.Task[None] | None = None
         self.data: DataHandler | None = None
+        self.end_task: asyncio.Task[Any] | None = None  # `/end` after the room was left
+        self.record_deleted = False
 
 
 class HungUp(CallError):

@@ -44,6 +44,7 @@ class Settings:
     log_level: str = "WARNING"
     demo: bool = False
     call_on_start: bool = False
+    delete_after: bool = False
     mic_consent_given: bool = False
     config_path: Path | None = None
 

@@ -12,6 +12,7 @@ By hand:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import fnmatch
 import json
 import logging
@@ -37,6 +38,8 @@ from livekit import api as lkapi
 log = logging.getLogger("tests.stack.wespoke_server")
 
 Dispatch = Callable[["CallRecord", "WespokeServer"], None]
+
+LEAVE_IN_FLIGHT_S = 1.0
 
 ERROR_MESSAGES: dict[int, tuple[str, str]] = {
     400: ("INVALID_REQUEST", "Invalid request"),
@@ -114,6 +117,10 @@ class CallRecord:
     ended_at: float | None = None
     deleted: bool = False
     deleted_at: float | None = None
+    # Whether the call was live when the DELETE came: LiveKit still listed the caller in its room
+    # `LEAVE_IN_FLIGHT_S` later (a Leave sent just before the DELETE may take a moment to land).
+    # None: LiveKit gave no answer.
+    live_at_delete: bool | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     requests: list[RequestRecord] = field(default_factory=list)
 
@@ -448,6 +455,34 @@ class WespokeServer:
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)
             return token.to_jwt()
 
+    def _caller_stays(self, record: CallRecord) -> bool | None:
+        """Whether LiveKit lists the call's caller in its room for `LEAVE_IN_FLIGHT_S` from now."""
+        http_url = "http" + self.livekit_url.removeprefix("ws")
+
+        async def ask() -> bool:
+            deadline = time.monotonic() + LEAVE_IN_FLIGHT_S
+            async with lkapi.LiveKitAPI(http_url, self.livekit_api_key, self.livekit_api_secret) as lk:
+                while True:
+                    try:
+                        resp = await lk.room.list_participants(lkapi.ListParticipantsRequest(room=record.room_name))
+                    except lkapi.TwirpError as exc:
+                        if exc.code == "not_found":
+                            return False
+                        raise
+                    if all(p.identity != record.identity for p in resp.participants):
+                        return False
+                    if time.monotonic() >= deadline:
+                        return True
+                    await asyncio.sleep(0.02)
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+                return asyncio.run(ask())
+        except Exception:
+            log.warning("could not ask LiveKit who is in %s", record.room_name, exc_info=True)
+            return None
+
     def _run_dispatch(self, record: CallRecord) -> None:
         try:
             assert self.dispatch is not None
@@ -505,7 +540,9 @@ class WespokeServer:
 
     def handle_delete(self, call_id: str, body: Any, headers: dict[str, str]) -> dict[str, Any]:
         record = self._live_call(call_id, headers)
+        live = self._caller_stays(record)
         with self._lock:
+            record.live_at_delete = live
             record.deleted, record.deleted_at = True, time.time()
         return {"callId": call_id, "deleted": True}
 

@@ -1,4 +1,4 @@
-"""Sound devices through PortAudio (sounddevice): listing, choice by index or name, rates, a mic probe.
+"""Sound devices through PortAudio (sounddevice): listing, choice by index or name, rates.
 
 sounddevice is imported lazily: without the PortAudio library the rest of the app (demo, WAV
 backend, `--help`) still works, and the user gets one clear sentence instead of a traceback.
@@ -13,8 +13,7 @@ import logging
 import os
 import sys
 import tempfile
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Literal, TextIO
@@ -23,7 +22,6 @@ from wespoke_tui.audio.base import SAMPLE_RATE
 from wespoke_tui.errors import MICROPHONE_ERROR, SPEAKER_ERROR, CallError
 
 if TYPE_CHECKING:
-    from wespoke_tui.audio.meter import Level
     from wespoke_tui.settings import Settings
 
 Kind = Literal["input", "output"]
@@ -245,42 +243,3 @@ def print_devices(settings: Settings | None = None, out: TextIO | None = None) -
         except CallError as exc:
             print(f"{kind}: {exc.message}", file=out)
     return 0
-
-
-class MicLevelProbe:
-    """The devices screen's "test the microphone": opens the input for `seconds`, yields levels.
-
-    Uses the same capture path as a call (device choice, rate, resampling), without the APM so
-    the user sees the raw level of the microphone.
-    """
-
-    def __init__(self, device: str | int | None = None, seconds: float = 3.0, rate_hz: float = 20.0) -> None:
-        self._device = device
-        self._seconds = seconds
-        self._rate_hz = rate_hz
-
-    async def levels(self) -> AsyncIterator[Level]:
-        from wespoke_tui.audio.capture import SoundDeviceCapture
-        from wespoke_tui.audio.meter import LevelMeter, RateLimiter
-
-        capture = SoundDeviceCapture(self._device, processor=None)
-        await capture.start()
-        meter, limiter = LevelMeter(), RateLimiter(self._rate_hz)
-        deadline = time.monotonic() + self._seconds
-        try:
-            async for frame in capture.frames():
-                level = meter.update(frame)
-                now = time.monotonic()
-                if limiter.ready(now):
-                    yield level
-                if now >= deadline:
-                    break
-        finally:
-            await capture.aclose()
-
-
-async def probe_mic(device: str | int | None = None, seconds: float = 3.0) -> list[Level]:
-    """All levels of one probe (for tests and scripts)."""
-    return [level async for level in MicLevelProbe(device, seconds).levels()]
-
-

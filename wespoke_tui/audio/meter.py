@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SILENCE_DBFS = -96.0
+from wespoke_tui.events import SILENCE_DBFS
+
 FULL_SCALE = 32768.0
 
 

@@ -8,6 +8,7 @@ workers). Nothing here touches LiveKit, sounddevice or httpx.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
@@ -32,6 +33,7 @@ from wespoke_tui.events import (
     CallController,
     CallEnding,
     CallEvent,
+    CallRecordDeleted,
     CallStarted,
     CallState,
     ErrorEvent,
@@ -55,6 +57,7 @@ from wespoke_tui.ui.parts import (
     default_devices,
     default_mic_probe,
 )
+from wespoke_tui.ui.screens.confirm_delete_record import ConfirmDeleteRecord
 from wespoke_tui.ui.screens.confirm_hang_up import ConfirmHangUp
 from wespoke_tui.ui.screens.devices import DeviceChoice, DeviceEntry, DevicesScreen, MicProbe
 from wespoke_tui.ui.screens.help import HelpScreen
@@ -90,6 +93,7 @@ class WespokeApp(App[int]):
         Binding("m", "toggle_mute", "Mute", id="mute"),
         Binding("h", "hang_up", "Hang up", id="hang_up"),
         Binding("d", "devices", "Devices", id="devices"),
+        Binding("x", "delete_record", "Delete record", id="delete_record"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+c", "interrupt", "Hang up and quit", id="interrupt", priority=True, show=False),
@@ -128,6 +132,7 @@ class WespokeApp(App[int]):
         self._connected_at: float | None = None
         self._muted_speech = MutedSpeechDetector()
         self._toasted_error: CallError | None = None
+        self._record_deleted = False  # the last call's record, by `x` or --delete-after
         self._shutting_down = False
         self._terminal_lost = False
         localize_bindings(self, settings.lang)
@@ -215,6 +220,8 @@ class WespokeApp(App[int]):
             return None if self.controller is None or state.in_call or state is CallState.ENDING else True
         if action == "hang_up":
             return True if state.in_call else None
+        if action == "delete_record":  # hidden, not dimmed: most of the time there is nothing to delete
+            return self._record_deletable()
         return True
 
     # ----------------------------------------------------------------- events (up)
@@ -272,6 +279,10 @@ class WespokeApp(App[int]):
                 self._update(reconnect_attempt=attempt, reconnect_max=max_attempts)
             case RateLimitInfo(remaining=remaining, limit=limit):
                 self._update(rate_remaining=remaining, rate_limit=limit)
+            case CallRecordDeleted(call_id=call_id) if call_id == self.status.call_id:
+                self._record_deleted = True
+                self.notify(t("toast.record_deleted"))
+                self.refresh_bindings()
             case _:
                 pass  # barge-in, audio health: nothing to show
 
@@ -282,6 +293,7 @@ class WespokeApp(App[int]):
             self.query_one(Transcript).clear()
             self._connected_at = None
             self._toasted_error = None
+            self._record_deleted = False
             self._update(state=state, call_id=None, error=None, latency_ms=None, agent_state=None,
                          duration_s=None, reconnect_attempt=0)
             return
@@ -311,6 +323,8 @@ class WespokeApp(App[int]):
             self._connected_at = None
         self._update(state=state, duration_s=duration)
         self.muted_talking = False
+        if self.settings.delete_after and self._record_deletable():
+            self.delete_record()
 
     def _duration(self) -> float | None:
         return None if self._connected_at is None else self._clock() - self._connected_at
@@ -390,6 +404,25 @@ class WespokeApp(App[int]):
         if (controller := self.controller) is not None:
             await controller.hang_up()
 
+    def _record_deletable(self) -> bool:
+        """An ended call of the Wespoke API (the demo keeps no history) whose record is still there."""
+        state = self.status.state
+        return (self.controller is not None and not self.settings.demo and state in (CallState.ENDED, CallState.FAILED)
+                and bool(self.status.call_id) and not self._record_deleted)
+
+    def action_delete_record(self) -> None:
+        if self._record_deletable():
+            self.push_screen(ConfirmDeleteRecord(self.texts), self._delete_confirmed)
+
+    def _delete_confirmed(self, confirmed: bool | None) -> None:
+        if confirmed and self._record_deletable():
+            self.delete_record()
+
+    @work(exclusive=True, group="delete-record")
+    async def delete_record(self) -> None:
+        if (controller := self.controller) is not None:
+            await controller.delete_record()
+
     def on_message_input_send(self, message: MessageInput.Send) -> None:
         if self.controller is None or self.status.state is not CallState.CONNECTED:
             self.notify(self.texts("toast.not_in_call"), severity="warning")
@@ -447,6 +480,10 @@ class WespokeApp(App[int]):
     @work(exclusive=True, group="shutdown")
     async def shut_down(self, return_code: int) -> None:
         self._shutting_down = True
+        # A delete the user asked for (x or --delete-after) is finished, not cut off by the exit.
+        for worker in [w for w in self.workers if w.group == "delete-record" and w.is_running]:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(worker.wait(), SHUTDOWN_TIMEOUT_S)
         await self._close_controller()
         if self._terminal_lost and self._process_exit is not None:
             # The window is closed: nothing to restore, and Textual's attempt would block.

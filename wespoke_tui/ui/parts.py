@@ -35,7 +35,7 @@ def default_devices() -> list[DeviceEntry]:
 
 def default_mic_probe() -> MicProbe:
     async def levels(device: str | None) -> AsyncIterator[float]:
-        from wespoke_tui.audio.devices import MicLevelProbe
+        from wespoke_tui.audio.mic_probe import MicLevelProbe
 
         try:
             async for level in MicLevelProbe(device, seconds=5.0).levels():

@@ -22,18 +22,20 @@ class ConfirmHangUp(ModalScreen[bool]):
         Binding("n,escape", "cancel", "No", id="no"),
     ]
 
-    def __init__(self, texts: Texts, question_key: str = "confirm.hang_up") -> None:
+    def __init__(self, texts: Texts, question_key: str = "confirm.hang_up", yes_key: str = "confirm.yes",
+                 no_key: str = "confirm.no") -> None:
         super().__init__()
         self._t = texts
         self._question = texts(question_key)
+        self._yes, self._no = texts(yes_key), texts(no_key)
         localize_bindings(self, texts.lang)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog", classes="dialog"):
             yield Label(self._question, id="confirm-question")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(self._t("confirm.no"), id="confirm-no", variant="primary")
-                yield Button(self._t("confirm.yes"), id="confirm-yes", variant="error")
+                yield Button(self._no, id="confirm-no", variant="primary")
+                yield Button(self._yes, id="confirm-yes", variant="error")
         yield Footer()
 
     def on_mount(self) -> None:

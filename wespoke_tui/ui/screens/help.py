@@ -17,6 +17,7 @@ KEYS: list[tuple[str, str]] = [
     ("m", "help.mute"),
     ("h", "help.hang_up"),
     ("d", "help.devices"),
+    ("x", "help.delete_record"),
     ("?", "help.help"),
     ("q", "help.quit"),
     ("Ctrl+C", "help.interrupt"),

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from wespoke_tui.audio.meter import SILENCE_DBFS
+from wespoke_tui.events import SILENCE_DBFS
 
 FLOOR_DBFS = -60.0
 """The left end of the bar; quieter reads as an empty bar."""
