@@ -34,8 +34,12 @@ pytestmark = pytest.mark.timeout(120)
 
 # Received audio above this RMS is the assistant talking (its echo of our tone is about −20 dBFS).
 HEARD_DBFS = -40.0
-# How long a LiveKit server that missed our leave (it was frozen) keeps our participant.
-SERVER_GRACE_S = 30.0
+# How long a LiveKit server that missed our leave (it was frozen) keeps our participant: 21 s
+# after the thaw as a rule (its ICE timeouts, 15 s, and the close after them), but more than 30 s
+# once in a CI run when the freeze caught the SDK's full reconnect (a second join) in flight.
+# The drill checks that the participant goes at all (the client keeps nothing alive), not the
+# server's timers.
+SERVER_GRACE_S = 45.0
 
 
 # ------------------------------------------------------------------------------ the stack
@@ -314,8 +318,8 @@ async def test_server_frozen_30s_fails_the_call_clearly(
     # The failed call told the API it is over (the backend's cue to close it) ...
     assert stack.api.calls[session.call_id or ""].ended
     # ... and the room was left. A frozen server cannot take our leave, so once it runs again it
-    # holds our participant until its own reconnect grace runs out (about 20 s here): the client
-    # cannot do better than leaving, so the drill gives the server that long.
+    # holds our participant until its own timeouts run out (SERVER_GRACE_S): the client cannot do
+    # better than leaving, so the drill gives the server that long.
     thawed = time.monotonic()
     await no_call_left_open(stack, within_s=SERVER_GRACE_S)
     print(f"frozen 30 s: our participant gone {time.monotonic() - thawed:.1f} s after the thaw")
