@@ -72,6 +72,9 @@ def find_binary() -> str:
     return path
 
 
+PORT_CLASH_ATTEMPTS = 3
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     """A port the OS says is free on 127.0.0.1 right now (TCP or UDP)."""
     with socket.socket(socket.AF_INET, kind) as sock:
@@ -104,6 +107,7 @@ class LiveKitServer:
     """One `livekit-server --dev` process. `start()` returns once it answers HTTP 200 "OK"."""
 
     def __init__(self, port: int | None = None, log_dir: Path | str | None = None) -> None:
+        self._fixed_port = port is not None
         self.port = port or free_port()
         self.rtc_tcp_port = free_port()
         self.rtc_udp_port = free_port(socket.SOCK_DGRAM)
@@ -142,10 +146,27 @@ class LiveKitServer:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
+        # free_port() only finds a port free now; another process may take it before the server
+        # binds it (it happened in a CI run), so a port clash is retried on fresh ports.
+        for attempt in range(1, PORT_CLASH_ATTEMPTS + 1):
+            try:
+                self._start_once()
+                return
+            except LiveKitServerError as exc:
+                if "address already in use" not in str(exc) or attempt == PORT_CLASH_ATTEMPTS:
+                    raise
+            if not self._fixed_port:
+                self.port = free_port()
+            self.rtc_tcp_port = free_port()
+            self.rtc_udp_port = free_port(socket.SOCK_DGRAM)
+
+    def _start_once(self) -> None:
         if self.running:
             return
         binary = find_binary()
         self.config_path.write_text(_config_yaml(self.port, self.rtc_tcp_port, self.rtc_udp_port))
+        if self._log_file is not None:
+            self._log_file.close()
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process' life
         started = time.monotonic()
         self._proc = subprocess.Popen(
