@@ -54,7 +54,10 @@ def test_cost_meter_sees_a_busy_process_and_an_idle_one() -> None:
     finally:
         busy.wait()
         idle.wait()
-    assert busy_window.cpu_percent > 50 and idle_window.cpu_percent < 10
+    # A loaded machine (CI's, a laptop's) gives the spinning process much less than a core, so the
+    # check is the contrast, not an absolute share.
+    assert busy_window.cpu_percent > 10 * max(idle_window.cpu_percent, 1.0), (busy_window, idle_window)
+    assert idle_window.cpu_percent < 10
     assert 5 < idle_window.peak_rss_mb < 100
 
 

@@ -32,6 +32,10 @@ pytestmark = pytest.mark.timeout(90)
 SCRIPT = Path(sys.executable).parent / "wespoke-tui"
 SIGNALS = [signal.SIGTERM, signal.SIGHUP, signal.SIGINT]
 LEAVE_WITHIN_S = 1.0
+# A server just thawed from SIGSTOP works through its backlog before it drops the participant that
+# left, more slowly when the CPU is loaded (1.02 s seen with both cores busy); a leave that was
+# lost keeps the participant about 20 s, so 3 s still tells the two apart.
+LEAVE_AFTER_THAW_S = 3.0
 FREEZE_S = 1.0  # how long the connect is held in flight
 
 
@@ -105,7 +109,7 @@ async def test_headless_signalled_during_connect_leaves_the_room(stack: Stack, t
     thawed = time.monotonic()
     rc, err = await asyncio.to_thread(run.finish)
     exited = time.monotonic()
-    gone = await seconds_until_gone(stack, LEAVE_WITHIN_S)
+    gone = await seconds_until_gone(stack, LEAVE_AFTER_THAW_S)
     print(f"{sig.name} during connect: exit {exited - thawed:.2f} s after the thaw, no participant {gone:.2f} s later")
     assert rc == 0, err
     assert "Traceback" not in err and stack.api.api_key not in err
@@ -178,7 +182,7 @@ async def _signal_tui_and_check(stack: Stack, tui: TuiInTmux, sig: signal.Signal
         await asyncio.sleep(FREEZE_S)
         stack.livekit.thaw()
         screen = await asyncio.to_thread(tui.wait_screen, "EXIT=", 15.0)
-        gone = await seconds_until_gone(stack, LEAVE_WITHIN_S)
+        gone = await seconds_until_gone(stack, LEAVE_AFTER_THAW_S)
     print(f"TUI {sig.name} during {phase}: exited {time.monotonic() - sent:.2f} s after the signal; "
           f"no participant {gone:.2f} s after {'the signal' if phase == 'call' else 'the exit'}")
     assert "EXIT=130" in screen, screen  # the app's status for an interrupted run

@@ -364,7 +364,9 @@ async def test_assistant_commands_mute_reports_and_a_user_who_joined_first(livek
 
         # A tone on command, then quit.
         user.say(np.zeros(0, np.int16))
-        await asyncio.sleep(0.3)
+        # The assistant echoes what it hears; on a loaded machine its echo queue runs late, so the
+        # tone waits until the user hears the echo of the 1000 Hz end.
+        await wait_until(lambda: rms_dbfs(user.heard_since(time.monotonic() - 0.3)) < -50, 10, "the echo to end")
         tone_at = time.monotonic()
         assistant.send({"cmd": "tone", "freq": 880, "seconds": 0.6, "dbfs": -6})
         await in_thread(assistant.wait_for, "tone_done", None, 10)
