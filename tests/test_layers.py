@@ -22,7 +22,9 @@ PACKAGE = "wespoke_tui"
 SESSION = ("wespoke_tui.session", "wespoke_tui.session_audio", "wespoke_tui.session_call", "wespoke_tui.session_data",
            "wespoke_tui.session_room", "wespoke_tui.session_stream")
 ENTRY_POINTS = ("wespoke_tui.cli", "wespoke_tui.__main__")
-RUNNERS = ("wespoke_tui.headless", "wespoke_tui.headless_report", "wespoke_tui.demo", *ENTRY_POINTS)
+RUNNERS = ("wespoke_tui.headless", "wespoke_tui.headless_report", *ENTRY_POINTS)
+# The conversations the runners drive, beside the session: the factory, the chat, the demo.
+CONTROLLERS = ("wespoke_tui.controllers", "wespoke_tui.demo")
 UI = ("wespoke_tui.ui",)
 AUDIO = ("wespoke_tui.audio",)
 API = ("wespoke_tui.api",)
@@ -149,11 +151,12 @@ def test_only_the_entry_points_import_the_ui() -> None:
 @pytest.mark.parametrize(
     ("layer", "above"),
     [
-        (API, (*SESSION, *AUDIO, *UI, *RUNNERS)),
-        (AUDIO, (*API, *SESSION, *UI, *RUNNERS)),
-        (SESSION, (*UI, *RUNNERS)),
+        (API, (*SESSION, *CONTROLLERS, *AUDIO, *UI, *RUNNERS)),
+        (AUDIO, (*API, *SESSION, *CONTROLLERS, *UI, *RUNNERS)),
+        (SESSION, (*CONTROLLERS, *UI, *RUNNERS)),
+        (CONTROLLERS, (*UI, *RUNNERS)),
     ],
-    ids=["api", "audio", "session"],
+    ids=["api", "audio", "session", "controllers"],
 )
 def test_lower_layers_never_import_upper_ones(layer: tuple[str, ...], above: tuple[str, ...]) -> None:
     assert violations(modules_in(layer), above) == []

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from wespoke_tui.audio.base import FRAME_SAMPLES
-from wespoke_tui.events import CallEvent, CallRecordDeleted, CallStarted, CallState, MuteChanged, StateChanged
+from wespoke_tui.events import VOICE, CallEvent, CallRecordDeleted, CallStarted, CallState, MuteChanged, StateChanged
 from wespoke_tui.settings import Settings
 from wespoke_tui.ui.app import WespokeApp, build_app
 from wespoke_tui.ui.screens.devices import DeviceEntry
@@ -42,6 +42,8 @@ class RecordingController:
     `start()` goes through token, connect and connected (with `CallStarted`), unless
     `hold_connect` is set: then it stays in `connecting` until hung up.
     """
+
+    capabilities = VOICE
 
     def __init__(self, *, assistant_name: str = "Test Assistant", call_id: str = "call_123",
                  hold_connect: bool = False) -> None:

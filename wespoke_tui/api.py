@@ -36,6 +36,9 @@ USER_AGENT = f"wespoke-tui/{__version__}"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # `/end` is a courtesy: the room disconnect is what ends the call, so never wait long on it.
 END_CALL_TIMEOUT = 2.0
+# A chat has no room to leave: its /end is what ends it, so it gets longer than a call's, but a
+# quit still never waits on it past the app's shutdown bound.
+END_CHAT_TIMEOUT = 4.0
 # Error bodies are only read this far: an HTML page or a runaway proxy must not eat memory.
 ERROR_BODY_LIMIT = 64 * 1024
 # A success body larger than this is not a plausible answer of the contract.
@@ -476,8 +479,8 @@ class WespokeClient:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise self._connection_error(exc) from None
 
-    async def end_chat(self, chat_id: str) -> None:
-        await self._request_json("POST", f"/api/v1/embed/chat/{_seg(chat_id)}/end", json_body={})
+    async def end_chat(self, chat_id: str, timeout: float = END_CHAT_TIMEOUT) -> None:
+        await self._request_json("POST", f"/api/v1/embed/chat/{_seg(chat_id)}/end", json_body={}, timeout=timeout)
 
     # -- plumbing
 

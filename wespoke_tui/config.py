@@ -119,6 +119,9 @@ _OPTIONS: tuple[_Option, ...] = (
             "(default warning).", "WESPOKE_LOG_LEVEL", "{debug,info,warning,error}"),
     _Option("demo", "--demo", "Talk to a built-in offline echo assistant: no key, no network.",
             "WESPOKE_DEMO", file_type="bool"),
+    _Option("chat", "--chat", "Text chat with the assistant instead of a voice call: no "
+            "microphone, no speaker (the app switches between the two with t).",
+            "WESPOKE_CHAT", file_type="bool"),
     _Option("call_on_start", "--call-on-start", "Start the call as soon as the app opens.",
             "WESPOKE_CALL_ON_START", file_type="bool"),
     _Option("delete_after", "--delete-after", "After each call, delete its record from the call "
@@ -139,6 +142,8 @@ commands:
   (none)                 open the terminal app
   call                   open the app and start a call at once;
                          with --no-tui: a headless call on WAV files or sound devices
+  chat                   open the app in text chat and start it at once;
+                         with --no-tui: a chat on stdin and stdout (one message a line)
   devices                list sound devices
 
 Every option works before or after the command. Settings come from flags, then
@@ -229,6 +234,22 @@ def build_parser() -> argparse.ArgumentParser:
                                "(errors still go to stderr).")
     headless.add_argument("--duration", metavar="S",
                           help="Hang up after S seconds.")
+    chat = commands.add_parser(
+        "chat", help="start a text chat at once (on stdin/stdout with --no-tui)", allow_abbrev=False,
+        description="Start a text chat at once in the app, or headless with --no-tui: each line "
+                    "read from stdin is a message, each reply is printed when complete; the chat "
+                    "ends at the end of input.",
+    )
+    _add_common_options(chat, _SUB)
+    chat_headless = chat.add_argument_group("headless chat (with --no-tui)")
+    chat_headless.add_argument("--no-tui", action="store_true", default=False,
+                               help="Chat without the app, on stdin and stdout; exit status 0 "
+                                    "when every message was answered.")
+    chat_headless.add_argument("--transcript", metavar="OUT.jsonl", type=Path,
+                               help="Write the chat's records here, one JSON object per line.")
+    chat_headless.add_argument("--json", action="store_true", default=None,
+                               help="Print those records on stdout instead of text lines.")
+    chat_headless.add_argument("--duration", metavar="S", help="End the chat after S seconds.")
     devices = commands.add_parser("devices", help="list sound devices", allow_abbrev=False,
                                   description="List the sound devices.")
     _add_common_options(devices, _SUB)
@@ -632,7 +653,7 @@ def _headless_options(ns: argparse.Namespace, headless: bool) -> HeadlessOptions
                                      ("--json", "json"))
              if getattr(ns, dest, None) is not None]
     if given and not headless:
-        raise ConfigError(given[0], "only works with 'call --no-tui'")
+        raise ConfigError(given[0], "only works with 'call --no-tui' or 'chat --no-tui'")
     if not headless:
         return HeadlessOptions()
     duration: float | None = None
@@ -665,9 +686,9 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str] | None = None
     ns = build_parser().parse_args(list(argv))
     flags = _merge_flags(ns)
     subcommand = getattr(ns, "command", None)
-    headless = subcommand == "call" and bool(getattr(ns, "no_tui", False))
+    headless = subcommand in ("call", "chat") and bool(getattr(ns, "no_tui", False))
     command = {None: CMD_TUI, "call": CMD_HEADLESS if headless else CMD_TUI,
-               "devices": CMD_DEVICES}[subcommand]
+               "chat": CMD_HEADLESS if headless else CMD_TUI, "devices": CMD_DEVICES}[subcommand]
 
     if "config" in flags:
         config_path, required = Path(flags["config"]).expanduser(), True
@@ -703,17 +724,23 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str] | None = None
         settings.log_file = _path_from(str(picked[0]), picked[1], src)
     settings.log_level = _resolve_log_level(src)
     settings.demo = src.switch("demo")
-    settings.call_on_start = subcommand == "call" or src.switch("call_on_start")
+    settings.chat = subcommand == "chat" or src.switch("chat")
+    settings.call_on_start = subcommand in ("call", "chat") or src.switch("call_on_start")
     settings.delete_after = src.switch("delete_after")
     settings.mic_consent_given = bool(src.file.get("mic_consent_given", False))
 
     options = _headless_options(ns, command == CMD_HEADLESS)
+    if command == CMD_HEADLESS and settings.chat:
+        for flag, given in (("--input-wav", options.input_wav), ("--output-wav", options.output_wav)):
+            if given is not None:
+                raise ConfigError(flag, "a text chat has no audio (leave out --chat, or use 'call')")
     if command == CMD_HEADLESS and not settings.demo:
         # The TUI asks for these on its setup screen; a headless call cannot.
         if not settings.api_key:
-            raise ConfigError("--api-key", "a call needs an embed key (--api-key or "
-                                           "WESPOKE_API_KEY), or use --demo")
+            raise ConfigError("--api-key", f"a {'chat' if settings.chat else 'call'} needs an embed "
+                                           "key (--api-key or WESPOKE_API_KEY), or use --demo")
         if not settings.assistant_id:
-            raise ConfigError("--assistant-id", "a call needs an assistant (--assistant-id "
-                                                "or WESPOKE_ASSISTANT_ID), or use --demo")
+            raise ConfigError("--assistant-id", f"a {'chat' if settings.chat else 'call'} needs an "
+                                                "assistant (--assistant-id or WESPOKE_ASSISTANT_ID), "
+                                                "or use --demo")
     return command, settings, options

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,23 +20,22 @@ import numpy as np
 from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES, AudioBackend, AudioInput, AudioOutput
 from wespoke_tui.audio.meter import METER_HZ, SILENCE_DBFS, LevelMeter, RateLimiter, rms_dbfs
 from wespoke_tui.audio.wav import read_wav_48k_mono
+from wespoke_tui.controllers.core import ControllerCore
 from wespoke_tui.errors import CallError
 from wespoke_tui.events import (
     AgentState,
     AgentStateChanged,
     AssistantLevel,
     AssistantSpeaking,
-    CallEvent,
     CallStarted,
     CallState,
     ErrorEvent,
     MicLevel,
     MuteChanged,
-    StateChanged,
     TranscriptItem,
+    VOICE,
 )
 from wespoke_tui.i18n import Texts
-from wespoke_tui.session_stream import EventStream
 from wespoke_tui.settings import Settings
 
 ASSETS = Path(__file__).parent / "assets"
@@ -62,16 +61,17 @@ def greeting_path(lang: str) -> Path:
     return ASSETS / f"greeting_{lang}.wav"
 
 
-class DemoController:
+class DemoController(ControllerCore):
     """The echo assistant. `backend_factory()` gives the audio backend of each call."""
+
+    capabilities = VOICE
 
     def __init__(self, settings: Settings, backend_factory: Callable[[], AudioBackend],
                  *, greeting: Path | None = None) -> None:
+        super().__init__()
         self._t = Texts(settings.lang)
         self._backend_factory = backend_factory
         self._greeting = greeting or greeting_path(settings.lang)
-        self._stream = EventStream()
-        self._state = CallState.IDLE
         self._muted = False
         self._closed = False
         self._calls = itertools.count(1)
@@ -79,7 +79,6 @@ class DemoController:
         self._hangup = asyncio.Event()
         self._input: AudioInput | None = None
         self._output: AudioOutput | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._speaking = False
         self._mic_meter = LevelMeter()
         self._mic_limiter = RateLimiter(METER_HZ)
@@ -87,15 +86,8 @@ class DemoController:
     # ------------------------------------------------------------------ CallController
 
     @property
-    def state(self) -> CallState:
-        return self._state
-
-    @property
     def muted(self) -> bool:
         return self._muted
-
-    def events(self) -> AsyncIterator[CallEvent]:
-        return aiter(self._stream)
 
     async def start(self) -> None:
         if self._closed or self._state.in_call or self._state is CallState.ENDING:
@@ -161,7 +153,7 @@ class DemoController:
             return
         await self.hang_up()
         self._closed = True
-        self._stream.close()
+        self._close_stream()
 
     # ------------------------------------------------------------------ the conversation
 
@@ -236,24 +228,12 @@ class DemoController:
         self._emit(TranscriptItem(line_id, role, text, final=final, added=True))
         return line_id
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _close_devices(self) -> None:
         for device in (self._input, self._output):
             if device is not None:
                 with contextlib.suppress(CallError, OSError):
                     await device.aclose()
         self._input = self._output = None
-
-    def _set_state(self, state: CallState, error: CallError | None = None) -> None:
-        previous, self._state = self._state, state
-        self._emit(StateChanged(state, previous, error))
-
-    def _emit(self, event: CallEvent) -> None:
-        self._stream.put(event)
 
 
 class UtteranceDetector:

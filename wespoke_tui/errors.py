@@ -30,6 +30,9 @@ CONNECTION_ERROR = "CONNECTION_ERROR"
 MICROPHONE_ERROR = "MICROPHONE_ERROR"
 SPEAKER_ERROR = "SPEAKER_ERROR"
 DISCONNECTED = "DISCONNECTED"
+CHAT_ENDED = "CHAT_ENDED"
+# The server's `error.code` of a 404 that is about the chat, not the assistant.
+CHAT_GONE_SERVER_CODES = frozenset({"CHAT_ENDED", "CHAT_NOT_FOUND"})
 
 STATUS_CODES: dict[int, str] = {
     400: INVALID_REQUEST,
@@ -55,6 +58,7 @@ DEFAULT_MESSAGES: dict[str, str] = {
     MICROPHONE_ERROR: "Microphone unavailable",
     SPEAKER_ERROR: "No output device",
     DISCONNECTED: "Disconnected",
+    CHAT_ENDED: "Chat ended on the server",
 }
 
 USER_MESSAGES: dict[str, dict[Lang, str]] = {
@@ -111,6 +115,10 @@ USER_MESSAGES: dict[str, dict[Lang, str]] = {
     DISCONNECTED: {
         "tr": "Bağlantı kesildi. Lütfen aramayı yeniden başlatın.",
         "en": "The connection was lost. Please start the call again.",
+    },
+    CHAT_ENDED: {
+        "tr": "Sohbet sunucuda sona erdi. Yeni bir sohbet başlatın.",
+        "en": "The chat has ended on the server. Start a new chat.",
     },
 }
 
@@ -283,6 +291,9 @@ def error_from_response(
     server_code = err.get("code")
     if isinstance(server_code, str):
         details["server_code"] = scrub(server_code[:64], secrets)
+        if status == 404 and server_code in CHAT_GONE_SERVER_CODES:
+            code = CHAT_ENDED
+            message = server_message or DEFAULT_MESSAGES[code]
     if server_message and code == INVALID_REQUEST:
         details["server_message"] = server_message
     return CallError(

@@ -48,6 +48,18 @@ class AgentState(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a controller's conversation carries: the UI shows meters and the mic only with audio."""
+
+    audio: bool
+    text: bool
+
+
+VOICE = Capabilities(audio=True, text=True)
+TEXT_ONLY = Capabilities(audio=False, text=True)
+
+
+@dataclass(frozen=True, slots=True)
 class StateChanged:
     state: CallState
     previous: CallState
@@ -112,6 +124,14 @@ class ToolEvent:
     tool_name: str
     tool_type: str | None = None
     details: Any = None
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeUsed:
+    """The assistant answered from its knowledge base: the sources it names (titles or ids)."""
+
+    sources: tuple[str, ...]
     timestamp: float | None = None
 
 
@@ -183,6 +203,7 @@ CallEvent = (
     | MuteChanged
     | TranscriptItem
     | ToolEvent
+    | KnowledgeUsed
     | MetricsEvent
     | BargeIn
     | CallEnding
@@ -195,7 +216,14 @@ CallEvent = (
 
 
 class CallController(Protocol):
-    """What the UI and the headless runner drive: `CallSession` and the offline demo both."""
+    """What the UI and the headless runner drive: the voice session, the offline demo and the
+    text chat (`wespoke_tui.controllers.make_controller` picks one).
+
+    A "call" here is one conversation of any kind: a text chat goes through the same states
+    (connecting, connected, ending, ended or failed), mutes nothing and deletes no record.
+    """
+
+    capabilities: Capabilities
 
     @property
     def state(self) -> CallState: ...

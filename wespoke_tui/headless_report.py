@@ -12,6 +12,7 @@ transcript item's own time when known, else when it came):
     {"type":"state","of":"call","state":"connected"}        every call state change
     {"type":"state","of":"assistant","state":"thinking"}    every change of `lk.agent.state`
     {"type":"tool","phase","tool_name","tool_type","details"}
+    {"type":"knowledge","sources":[…]}                      the assistant used its knowledge base
     {"type":"error","code","message","fatal"}               message: the user message
     {"type":"metrics", the fields of MetricsEvent and AudioHealth, null until first seen}
     {"type":"call_ending","reason","message"}
@@ -43,13 +44,14 @@ from wespoke_tui.events import (
     CallStarted,
     CallState,
     ErrorEvent,
+    KnowledgeUsed,
     MetricsEvent,
     ReconnectAttempt,
     StateChanged,
     ToolEvent,
     TranscriptItem,
 )
-from wespoke_tui.i18n import text
+from wespoke_tui.i18n import STRINGS, text
 from wespoke_tui.logs import redact
 
 ASSISTANT_STATE_HOLD_S = 0.25
@@ -130,8 +132,11 @@ class Reporter:
         errors: IO[str],
         clock: Clock | None = None,
         wall: Callable[[], float] = time.time,
+        chat: bool = False,
     ) -> None:
+        """`chat`: the states are said as a chat's ("Chat open"), not a call's."""
         self._lang = lang
+        self._chat = chat
         self._lines = lines
         self._records = records
         self._errors = errors
@@ -149,6 +154,7 @@ class Reporter:
         self.call_id: str | None = None  # of the last call, once the API gave it
         self.final_state: CallState | None = None
         self.error: CallError | None = None
+        self.nonfatal_errors = 0
         self.state_changed = asyncio.Event()
 
     # ------------------------------------------------------------------ events
@@ -168,12 +174,16 @@ class Reporter:
                 self._say(text(f"tool.{event.phase}", self._lang, name=name))
             self._record("tool", event.timestamp, phase=event.phase, tool_name=event.tool_name,
                          tool_type=event.tool_type, details=event.details)
+        elif isinstance(event, KnowledgeUsed):
+            self._say(text("knowledge.used", self._lang, sources=_one_line(", ".join(event.sources))))
+            self._record("knowledge", event.timestamp, sources=list(event.sources))
         elif isinstance(event, CallEnding):
             self._say(text("call_ending.notice", self._lang))
             self._record("call_ending", None, reason=event.reason, message=event.message)
         elif isinstance(event, ErrorEvent):
             message = _one_line(redact(event.error.user_message))
             if not event.fatal:
+                self.nonfatal_errors += 1
                 print(message, file=self._errors, flush=True)
             self._record("error", None, code=event.error.code, message=message, fatal=event.fatal)
         elif isinstance(event, (MetricsEvent, AudioHealth)):
@@ -196,10 +206,11 @@ class Reporter:
         if event.state in CALL_OVER and not self._call_over:
             self._assistant_lines.flush()  # before "Ending…", so the last state is not lost
             self._call_over = True
-        elif event.state == CallState.REQUESTING_TOKEN:
+        elif event.state.in_call and not event.previous.in_call:  # a new call (or chat) begins
             self._call_over = False
         if event.state != CallState.RECONNECTING:  # said with its attempt number instead
-            self._say(text(f"state.{event.state.value}", self._lang))
+            key = f"chat_state.{event.state.value}"
+            self._say(text(key if self._chat and key in STRINGS else f"state.{event.state.value}", self._lang))
         self._record("state", None, of="call", state=event.state.value)
         if event.state in (CallState.ENDED, CallState.FAILED):
             self.final_state = event.state
@@ -211,7 +222,7 @@ class Reporter:
             return  # another attribute of the assistant changed, not its state
         self._assistant_state = state
         self._record("state", None, of="assistant", state=state.value)
-        if not self._call_over:
+        if not self._call_over and not self._chat:  # a chat's reply says it all
             self._assistant_lines.push(state)
 
     def _say_assistant_state(self, state: AgentState) -> None:

@@ -19,6 +19,10 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "state.ending": {"tr": "Sonlandırılıyor…", "en": "Ending…"},
     "state.ended": {"tr": "Arama bitti", "en": "Call ended"},
     "state.failed": {"tr": "Başarısız", "en": "Failed"},
+    # A text chat's states, where they differ from a call's.
+    "chat_state.connecting": {"tr": "Sohbet başlatılıyor…", "en": "Starting the chat…"},
+    "chat_state.connected": {"tr": "Sohbet açık", "en": "Chat open"},
+    "chat_state.ended": {"tr": "Sohbet bitti", "en": "Chat ended"},
     # The assistant's state.
     "agent.initializing": {"tr": "hazırlanıyor", "en": "starting"},
     "agent.idle": {"tr": "boşta", "en": "idle"},
@@ -32,6 +36,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "status.state": {"tr": "Durum", "en": "State"},
     "status.duration": {"tr": "Süre", "en": "Time"},
     "status.call_id": {"tr": "Arama", "en": "Call"},
+    "status.chat_id": {"tr": "Sohbet", "en": "Chat"},
     "status.assistant": {"tr": "Asistan", "en": "Assistant"},
     "status.mic": {"tr": "Mikrofon", "en": "Mic"},
     "status.agent": {"tr": "Asistan durumu", "en": "Assistant is"},
@@ -46,6 +51,8 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "button.connecting": {"tr": "Bağlanıyor…", "en": "Connecting…"},
     "button.end_call": {"tr": "Aramayı bitir", "en": "End call"},
     "button.ending": {"tr": "Bitiriliyor…", "en": "Ending…"},
+    "button.chat": {"tr": "Sohbet başlat", "en": "Start chat"},
+    "button.end_chat": {"tr": "Sohbeti bitir", "en": "End chat"},
     "button.mic_on": {"tr": "Mikrofon açık", "en": "Mic on"},
     "button.mic_muted": {"tr": "Mikrofon kapalı", "en": "Mic muted"},
     # Meters.
@@ -65,6 +72,13 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "tool.failed": {"tr": "araç başarısız: {name}", "en": "tool failed: {name}"},
     "tool.delayed": {"tr": "araç gecikiyor: {name}", "en": "tool delayed: {name}"},
     "call_ending.notice": {"tr": "Asistan aramayı bitiriyor", "en": "The assistant is ending the call"},
+    "knowledge.used": {"tr": "bilgi kaynağı: {sources}", "en": "knowledge used: {sources}"},
+    "chat.reply_cut": {"tr": "[yanıt yarıda kesildi]", "en": "[reply cut off]"},
+    "chat.empty": {
+        "tr": "Sohbet burada görünecek. Başlatmak için c veya Enter; sesli arama için t.",
+        "en": "The chat shows here. Press c or Enter to start it; t for a voice call.",
+    },
+    "chat.placeholder": {"tr": "Mesajınızı yazın, Enter ile gönderin", "en": "Write a message, Enter sends"},
     "transcript.empty": {
         "tr": "Konuşma burada görünecek. Aramak için c veya Enter.",
         "en": "The conversation shows here. Press c or Enter to call.",
@@ -86,6 +100,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "key.close": {"tr": "Kapat", "en": "Close"},
     "key.delete_record": {"tr": "Kaydı sil", "en": "Delete record"},
     "key.leave_input": {"tr": "Yazmayı bırak", "en": "Leave input"},
+    "key.switch_mode": {"tr": "Sohbet/Ses", "en": "Chat/Voice"},
     # Toasts.
     "toast.connected": {"tr": "{name} ile bağlantı kuruldu", "en": "Connected to {name}"},
     "toast.reconnecting": {"tr": "Bağlantı koptu, yeniden bağlanılıyor ({attempt}/{max})…", "en": "Connection lost, reconnecting ({attempt}/{max})…"},
@@ -93,6 +108,11 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "toast.ending": {"tr": "Arama sonlandırılıyor…", "en": "Ending the call…"},
     "toast.ended": {"tr": "Arama sona erdi", "en": "The call has ended"},
     "toast.record_deleted": {"tr": "Arama kaydı silindi", "en": "The call's record was deleted"},
+    "toast.chat_ended": {"tr": "Sohbet sona erdi", "en": "The chat has ended"},
+    "toast.ending_chat": {"tr": "Sohbet sonlandırılıyor…", "en": "Ending the chat…"},
+    "toast.not_in_chat": {"tr": "Sohbet açık değil. Başlatmak için c.", "en": "No chat open. Press c to start one."},
+    "toast.mode_chat": {"tr": "Yazılı sohbet: mikrofon ve hoparlör kullanılmaz", "en": "Text chat: no microphone, no speaker"},
+    "toast.mode_voice": {"tr": "Sesli arama", "en": "Voice call"},
     "toast.not_in_call": {"tr": "Arama yok. Mesaj göndermek için önce arayın.", "en": "No call. Start a call to send a message."},
     "toast.forced_exit": {"tr": "Çıkış zorlanıyor", "en": "Forcing exit"},
     "toast.devices_saved": {"tr": "Aygıtlar kaydedildi; bir sonraki aramada kullanılacak", "en": "Devices saved; they are used from the next call"},
@@ -116,6 +136,14 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "confirm.delete_no": {"tr": "Hayır, kalsın (n)", "en": "No, keep it (n)"},
     "confirm.yes": {"tr": "Evet, bitir (y)", "en": "Yes, end it (y)"},
     "confirm.no": {"tr": "Hayır, devam (n)", "en": "No, keep talking (n)"},
+    "confirm.end_chat": {
+        "tr": "Sohbeti sonlandırmak istediğinizden emin misiniz?",
+        "en": "Are you sure you want to end the chat?",
+    },
+    "confirm.quit_chat": {
+        "tr": "Çıkmak sohbeti sonlandırır. Emin misiniz?",
+        "en": "Quitting ends the chat. Are you sure?",
+    },
     # Microphone consent.
     "consent.title": {"tr": "Mikrofon", "en": "Microphone"},
     "consent.text": {
@@ -171,6 +199,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "help.hang_up": {"tr": "aramayı bitir (onay sorulur)", "en": "end the call (asks first)"},
     "help.devices": {"tr": "mikrofon ve hoparlör seç, mikrofonu dene", "en": "pick microphone and speaker, test the mic"},
     "help.delete_record": {"tr": "arama bitince: kaydını geçmişten sil (onay sorulur)", "en": "after a call: delete its record from the history (asks first)"},
+    "help.switch_mode": {"tr": "arama yokken: yazılı sohbet ile sesli arama arasında geç", "en": "when idle: switch between text chat and voice call"},
     "help.help": {"tr": "bu yardım", "en": "this help"},
     "help.quit": {"tr": "çık (arama sürüyorsa önce onay)", "en": "quit (asks first during a call)"},
     "help.interrupt": {"tr": "aramayı hemen kapat ve çık", "en": "hang up and quit at once"},
@@ -185,6 +214,10 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "demo.repeating": {"tr": "Söylediğinizi tekrar ediyorum…", "en": "Repeating what you said…"},
     "demo.repeated": {"tr": "Söylediğinizi tekrar ettim.", "en": "I repeated it back."},
     "demo.you_wrote": {"tr": "Şunu yazdınız: {text}", "en": "You wrote: {text}"},
+    "demo.chat_greeting": {
+        "tr": "Merhaba! Bir şey yazın, aynen geri yazayım.",
+        "en": "Hi! Write something and I will write it back.",
+    },
     "demo.banner": {"tr": "DEMO: ağ yok, yankı asistanı", "en": "DEMO: no network, echo assistant"},
 }
 
@@ -203,3 +236,6 @@ class Texts:
 
     def __call__(self, key: str, **values: object) -> str:
         return text(key, self.lang, **values)
+
+    def has(self, key: str) -> bool:
+        return key in STRINGS

@@ -43,6 +43,7 @@ from wespoke_tui.events import (
     MuteChanged,
     RateLimitInfo,
     StateChanged,
+    VOICE,
 )
 from wespoke_tui.session_audio import TrackMixer
 from wespoke_tui.session_call import (
@@ -87,6 +88,8 @@ JOIN_SETTLE_S = 0.5
 
 class CallSession(RoomEvents):
     """The call controller over LiveKit. One call at a time; many calls in a row."""
+
+    capabilities = VOICE
 
     def __init__(
         self,

@@ -43,6 +43,7 @@ class Settings:
     log_file: Path | None = None
     log_level: str = "WARNING"
     demo: bool = False
+    chat: bool = False  # a text chat instead of a voice call
     call_on_start: bool = False
     delete_after: bool = False
     mic_consent_given: bool = False

@@ -39,6 +39,10 @@ log = logging.getLogger("tests.stack.wespoke_server")
 
 Dispatch = Callable[["CallRecord", "WespokeServer"], None]
 
+# A chat message with this word gets a tool call and knowledge sources before its answer.
+CHAT_TOOL_WORD = "weather"
+SSE_DROP = "drop-connection"  # not an event: where the stream is cut
+
 LEAVE_IN_FLIGHT_S = 1.0
 
 ERROR_MESSAGES: dict[int, tuple[str, str]] = {
@@ -209,6 +213,7 @@ class WespokeServer:
         self.chats: dict[str, ChatRecord] = {}
         self.requests: list[RequestRecord] = []
         self._rules: list[FailRule] = []
+        self._chat_cuts: deque[str] = deque()  # see cut_next_chat_reply
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.dispatch_errors: list[BaseException] = []
@@ -310,6 +315,15 @@ class WespokeServer:
     def clear_failures(self) -> None:
         with self._lock:
             self._rules.clear()
+            self._chat_cuts.clear()
+
+    def cut_next_chat_reply(self, how: str) -> None:
+        """Cut the next chat reply after its first chunk: "error" sends the contract's `error`
+        event (and no `done`), "drop" closes the connection there."""
+        if how not in ("error", "drop"):
+            raise ValueError(f"unknown cut {how!r}")
+        with self._lock:
+            self._chat_cuts.append(how)
 
     def add_message(self, call_id: str, role: str, content: str, message_id: str | None = None) -> dict[str, Any]:
         """Add a message to a call's history (what the assistant would have said)."""
@@ -584,13 +598,26 @@ class WespokeServer:
         reply = f"You said: {content}"
         with self._lock:
             record.messages.append({"id": f"msg_{secrets.token_hex(6)}", "role": "user", "content": content, "timestamp": _now_iso()})
+            cut = self._chat_cuts.popleft() if self._chat_cuts else None
         events: list[tuple[str, dict[str, Any]]] = [("message:start", {"messageId": reply_id})]
+        if CHAT_TOOL_WORD in content.lower():
+            # The scripted tool use: a weather lookup from the knowledge base, before the answer.
+            tool = {"toolName": "lookup_weather", "toolType": "function", "messageId": reply_id}
+            events.append(("tool:started", tool))
+            events.append(("tool:completed", {**tool, "result": {"celsius": 21}}))
+            events.append(("knowledge:used", {"sources": [{"id": "kb_1", "title": "Weather FAQ"}, "kb_2"]}))
         words = reply.split(" ")
         accumulated = ""
         for i in range(0, len(words), 2):
             delta = " ".join(words[i : i + 2]) + (" " if i + 2 < len(words) else "")
             accumulated += delta
             events.append(("message:chunk", {"messageId": reply_id, "content": delta, "accumulatedContent": accumulated}))
+            if cut == "error":
+                events.append(("error", {"message": "The language model failed", "code": "LLM_ERROR"}))
+                return events
+            if cut == "drop":
+                events.append((SSE_DROP, {}))
+                return events
         message = {"id": reply_id, "role": "assistant", "content": reply, "timestamp": _now_iso()}
         with self._lock:
             record.messages.append(message)
@@ -798,6 +825,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b": stream open\n\n")
             for name, data in events:
+                if name == SSE_DROP:
+                    self.wfile.flush()
+                    self._drop()
+                    return
                 self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
                 self.wfile.flush()
                 time.sleep(0.005)  # arrive as separate chunks, as a real stream does

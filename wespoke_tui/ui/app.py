@@ -1,4 +1,4 @@
-"""The Textual app: one screen for one call at a time, driven by a `CallController`.
+"""The Textual app: one screen for one call (or text chat) at a time, driven by a `CallController`.
 
 Events flow up from the controller (a worker turns them into the `status` reactive and
 widget attributes); intents flow down (bindings and widget messages call the controller in
@@ -37,6 +37,7 @@ from wespoke_tui.events import (
     CallStarted,
     CallState,
     ErrorEvent,
+    KnowledgeUsed,
     MetricsEvent,
     MicLevel,
     MuteChanged,
@@ -94,6 +95,7 @@ class WespokeApp(App[int]):
         Binding("h", "hang_up", "Hang up", id="hang_up"),
         Binding("d", "devices", "Devices", id="devices"),
         Binding("x", "delete_record", "Delete record", id="delete_record"),
+        Binding("t", "switch_mode", "Chat/Voice", id="switch_mode"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+c", "interrupt", "Hang up and quit", id="interrupt", priority=True, show=False),
@@ -104,6 +106,7 @@ class WespokeApp(App[int]):
     # the widgets, which repaint what changed.
     status: var[CallStatus] = var(CallStatus, init=False)
     muted_talking: var[bool] = var(False, init=False)
+    chat_mode: var[bool] = var(False, init=False)  # a text chat: no meters, no mic, the input focused
 
     def __init__(
         self,
@@ -162,6 +165,8 @@ class WespokeApp(App[int]):
     def on_mount(self) -> None:
         self._show_status(self.status)
         self.watch_muted_talking(False)
+        self.chat_mode = self.settings.chat
+        self.watch_chat_mode(self.chat_mode)
         self.set_interval(1.0, self._tick_duration)
         self._install_signal_handlers()
         if self.settings.demo or (self.settings.api_key and self.settings.assistant_id):
@@ -203,7 +208,18 @@ class WespokeApp(App[int]):
                                      max=status.reconnect_max))
 
     def watch_muted_talking(self, talking: bool) -> None:
-        self.query_one("#muted-hint").display = talking
+        self.query_one("#muted-hint").display = talking and not self.chat_mode
+
+    def watch_chat_mode(self, chat: bool) -> None:
+        t = self.texts
+        for voice_only in ("#meters", "#mic-toggle"):
+            self.query_one(voice_only).display = not chat
+        self.query_one(CallButton).chat = chat
+        self.query_one(Transcript).set_placeholder(t("chat.empty" if chat else "transcript.empty"))
+        message_input = self.query_one(MessageInput)
+        message_input.placeholder = t("chat.placeholder" if chat else "input.placeholder")
+        self._update(chat=chat)
+        self.refresh_bindings()
 
     def _update(self, **changes: Any) -> None:
         self.status = dataclasses.replace(self.status, **changes)
@@ -222,12 +238,17 @@ class WespokeApp(App[int]):
             return True if state.in_call else None
         if action == "delete_record":  # hidden, not dimmed: most of the time there is nothing to delete
             return self._record_deletable()
+        if action in ("toggle_mute", "devices"):
+            return not self.chat_mode  # a chat has no microphone or speaker
+        if action == "switch_mode":
+            return None if self.controller is None or state.in_call or state is CallState.ENDING else True
         return True
 
     # ----------------------------------------------------------------- events (up)
 
     def _open_controller(self) -> None:
         self.controller = self._controller_factory(self.settings)
+        self.chat_mode = not self.controller.capabilities.audio
         self._update(muted=self.controller.muted)
         self.consume_events(self.controller)
         if self.settings.call_on_start:
@@ -267,6 +288,8 @@ class WespokeApp(App[int]):
             case ToolEvent(phase=phase, tool_name=name):
                 key = f"tool.{phase}" if phase in ("start", "complete", "failed", "delayed") else "tool.start"
                 self.query_one(Transcript).add_notice(t(key, name=name), "tool")
+            case KnowledgeUsed(sources=sources):
+                self.query_one(Transcript).add_notice(t("knowledge.used", sources=", ".join(sources)), "tool")
             case MetricsEvent(latency_ms=latency) if latency is not None:
                 self._update(latency_ms=latency)
             case CallEnding(message=message):
@@ -288,7 +311,7 @@ class WespokeApp(App[int]):
 
     def _apply_state(self, event: StateChanged) -> None:
         t, state = self.texts, event.state
-        if state is CallState.REQUESTING_TOKEN:
+        if state.in_call and not event.previous.in_call:
             # A new call: nothing of the previous one stays on screen.
             self.query_one(Transcript).clear()
             self._connected_at = None
@@ -305,6 +328,8 @@ class WespokeApp(App[int]):
                 name = self.status.assistant_name or t("assistant.unnamed")
                 self.notify(t("toast.connected", name=name))
             self._update(state=state, reconnect_attempt=0, duration_s=self._duration())
+            if self.chat_mode:
+                self.query_one(MessageInput).focus()
             return
         if state is CallState.RECONNECTING:
             attempt = max(1, self.status.reconnect_attempt)
@@ -313,9 +338,9 @@ class WespokeApp(App[int]):
             self._update(state=state, reconnect_attempt=attempt)
             return
         if state is CallState.ENDING:
-            self.notify(t("toast.ending"))
+            self.notify(t("toast.ending_chat" if self.chat_mode else "toast.ending"))
         elif state is CallState.ENDED:
-            self.notify(t("toast.ended"))
+            self.notify(t("toast.chat_ended" if self.chat_mode else "toast.ended"))
         elif state is CallState.FAILED and event.error is not None:
             self._show_error(event.error)
         duration = self._duration()
@@ -349,7 +374,7 @@ class WespokeApp(App[int]):
     def action_call(self) -> None:
         if self.check_action("call", ()) is not True:
             return
-        if not self.settings.mic_consent_given:
+        if not self.settings.mic_consent_given and not self.chat_mode:
             self.push_screen(MicConsent(self.texts), self._consent_done)
             return
         self.start_call()
@@ -393,7 +418,8 @@ class WespokeApp(App[int]):
 
     def action_hang_up(self) -> None:
         if self.status.state.in_call:
-            self.push_screen(ConfirmHangUp(self.texts), self._hang_up_confirmed)
+            question = "confirm.end_chat" if self.chat_mode else "confirm.hang_up"
+            self.push_screen(ConfirmHangUp(self.texts, question), self._hang_up_confirmed)
 
     def _hang_up_confirmed(self, confirmed: bool | None) -> None:
         if confirmed and self.status.state.in_call:
@@ -425,7 +451,7 @@ class WespokeApp(App[int]):
 
     def on_message_input_send(self, message: MessageInput.Send) -> None:
         if self.controller is None or self.status.state is not CallState.CONNECTED:
-            self.notify(self.texts("toast.not_in_call"), severity="warning")
+            self.notify(self.texts("toast.not_in_chat" if self.chat_mode else "toast.not_in_call"), severity="warning")
             return
         self.send_text(message.text)
 
@@ -437,6 +463,23 @@ class WespokeApp(App[int]):
             await controller.send_text(text)
         except CallError as error:
             self._show_error(error)
+
+    def action_switch_mode(self) -> None:
+        if self.check_action("switch_mode", ()) is True:
+            self.switch_mode()
+
+    @work(exclusive=True, group="switch-mode")
+    async def switch_mode(self) -> None:
+        """Voice ↔ text chat while idle: the next conversation gets a controller of the other kind."""
+        await self._close_controller()
+        self.settings.chat = not self.chat_mode
+        self.query_one(Transcript).reset()
+        self._update(state=CallState.IDLE, call_id=None, error=None, latency_ms=None, agent_state=None,
+                     duration_s=None, reconnect_attempt=0, muted=False)
+        self._open_controller()
+        self.notify(self.texts("toast.mode_chat" if self.chat_mode else "toast.mode_voice"))
+        if self.chat_mode:
+            self.query_one(MessageInput).focus()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.texts))
@@ -461,7 +504,8 @@ class WespokeApp(App[int]):
 
     async def action_quit(self) -> None:
         if self.status.state.in_call:
-            self.push_screen(ConfirmHangUp(self.texts, "confirm.quit"), self._quit_confirmed)
+            question = "confirm.quit_chat" if self.chat_mode else "confirm.quit"
+            self.push_screen(ConfirmHangUp(self.texts, question), self._quit_confirmed)
         else:
             self.shut_down(0)
 

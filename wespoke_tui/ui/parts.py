@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wespoke_tui.errors import MICROPHONE_ERROR, CallError
 from wespoke_tui.events import CallController
 from wespoke_tui.settings import Settings
 from wespoke_tui.ui.screens.devices import DeviceEntry, MicProbe
+
+if TYPE_CHECKING:
+    from wespoke_tui.audio.base import AudioBackend
 
 ConfigSaver = Callable[[Path, Mapping[str, Any]], None]
 
@@ -49,19 +52,15 @@ def default_mic_probe() -> MicProbe:
 
 
 def default_controller_factory(settings: Settings) -> CallController:
-    """The real thing: the sound-device engine under the demo or a LiveKit session.
+    """The real thing: `make_controller` with the sound-device engine for voice calls.
 
     The backend is made per call from the settings as they are then (the devices screen
     changes them)."""
-    from wespoke_tui.audio.engine import SoundDeviceBackend
+    from wespoke_tui.controllers import make_controller
 
-    def backend() -> SoundDeviceBackend:
+    def sound_devices() -> AudioBackend:
+        from wespoke_tui.audio.engine import SoundDeviceBackend
+
         return SoundDeviceBackend(settings)
 
-    if settings.demo:
-        from wespoke_tui.demo import DemoController
-
-        return DemoController(settings, backend)
-    from wespoke_tui.session import CallSession
-
-    return CallSession(settings, backend)
+    return make_controller(settings, sound_devices)

@@ -18,6 +18,7 @@ KEYS: list[tuple[str, str]] = [
     ("h", "help.hang_up"),
     ("d", "help.devices"),
     ("x", "help.delete_record"),
+    ("t", "help.switch_mode"),
     ("?", "help.help"),
     ("q", "help.quit"),
     ("Ctrl+C", "help.interrupt"),

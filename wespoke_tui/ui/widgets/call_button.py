@@ -1,4 +1,5 @@
-"""The call button: Call / Connecting… / End call, following the call state."""
+"""The call button: Call / Connecting… / End call (Start chat / End chat in a text chat),
+following the call state."""
 
 from __future__ import annotations
 
@@ -24,20 +25,28 @@ class CallButton(Button, can_focus=False):
         pass
 
     call_state: reactive[CallState] = reactive(CallState.IDLE)
+    chat: reactive[bool] = reactive(False)
 
     def __init__(self, texts: Texts, *, id: str | None = None) -> None:
         super().__init__(texts("button.call"), variant="success", id=id)
         self._t = texts
 
-    def watch_call_state(self, state: CallState) -> None:
+    def watch_call_state(self) -> None:
+        self._show()
+
+    def watch_chat(self) -> None:
+        self._show()
+
+    def _show(self) -> None:
+        state = self.call_state
         if state in (CallState.REQUESTING_TOKEN, CallState.CONNECTING):
             self.label, self.variant = self._t("button.connecting"), "warning"
         elif state in (CallState.CONNECTED, CallState.RECONNECTING):
-            self.label, self.variant = self._t("button.end_call"), "error"
+            self.label, self.variant = self._t("button.end_chat" if self.chat else "button.end_call"), "error"
         elif state is CallState.ENDING:
             self.label, self.variant = self._t("button.ending"), "default"
         else:
-            self.label, self.variant = self._t("button.call"), "success"
+            self.label, self.variant = self._t("button.chat" if self.chat else "button.call"), "success"
         self.disabled = state is CallState.ENDING
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

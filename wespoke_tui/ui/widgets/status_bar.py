@@ -28,6 +28,7 @@ class CallStatus:
     rate_remaining: int | None = None
     rate_limit: int | None = None
     error: str | None = None
+    chat: bool = False  # a text chat: its own state words, no microphone
 
 
 def format_duration(seconds: float | None) -> str:
@@ -41,6 +42,8 @@ def format_duration(seconds: float | None) -> str:
 def state_words(status: CallStatus, t: Texts) -> str:
     if status.state is CallState.RECONNECTING:
         return t("state.reconnecting", attempt=status.reconnect_attempt, max=status.reconnect_max)
+    if status.chat and t.has(f"chat_state.{status.state.value}"):
+        return t(f"chat_state.{status.state.value}")
     return t(f"state.{status.state.value}")
 
 
@@ -70,11 +73,11 @@ class StatusBar(Widget):
             rate = none
         else:
             rate = f"{s.rate_remaining}/{s.rate_limit}" if s.rate_limit is not None else str(s.rate_remaining)
+        mic = [] if s.chat else [(t("status.mic"), t("mic.muted" if s.muted else "mic.on"))]
         fields = [
             [(t("status.state"), state_words(s, t)), (t("status.duration"), format_duration(s.duration_s)),
-             (t("status.call_id"), s.call_id or none)],
-            [(t("status.assistant"), s.assistant_name or none), (t("status.agent"), agent),
-             (t("status.mic"), t("mic.muted" if s.muted else "mic.on"))],
+             (t("status.chat_id" if s.chat else "status.call_id"), s.call_id or none)],
+            [(t("status.assistant"), s.assistant_name or none), (t("status.agent"), agent), *mic],
             [(t("status.latency"), latency), (t("status.rate_limit"), rate)],
         ]
         grid = Table.grid(padding=(0, 3))

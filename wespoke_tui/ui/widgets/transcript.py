@@ -20,6 +20,12 @@ class Transcript(VerticalScroll, can_focus=False):
     def compose(self):
         yield Static(self._placeholder, classes="placeholder")
 
+    def set_placeholder(self, text: str) -> None:
+        """The hint shown while the transcript is empty (it differs for a call and a chat)."""
+        self._placeholder = text
+        for hint in self.query(".placeholder").results(Static):
+            hint.update(text)
+
     def upsert(self, message_id: str, role: str, speaker: str, text: str, final: bool) -> None:
         """Add the message, or rewrite its line if its id is already shown."""
         content = Text.assemble((f"{speaker}: ", "bold"), text, ("" if final else " …", "dim"))
@@ -40,6 +46,11 @@ class Transcript(VerticalScroll, can_focus=False):
         """A new call starts with an empty transcript (and no "press c to call" hint)."""
         self._lines.clear()
         self.remove_children()
+
+    def reset(self) -> None:
+        """Empty, with the hint back: nothing has been said in the mode just switched to."""
+        self.clear()
+        self.mount(Static(self._placeholder, classes="placeholder"))
 
     def _append(self, line: TranscriptLine) -> None:
         self.query(".placeholder").remove()

@@ -1,0 +1,45 @@
+"""The conversation controllers, side by side, and the one factory that picks among them.
+
+    voice  `wespoke_tui.session.CallSession`    a LiveKit call of the Wespoke API
+    demo   `wespoke_tui.demo.DemoController`    the offline echo call (sound devices, no network)
+    chat   `controllers.chat.ChatController`     a text chat: over the API's SSE chat endpoints,
+                                                 or offline with the demo (`controllers.offline_chat`)
+
+Each implements `wespoke_tui.events.CallController` and says what it carries in `capabilities`;
+`controllers.core.ControllerCore` is the plumbing they share (state, event stream, tasks). The
+TUI and the headless runner both call `make_controller`, so a new controller is one module here
+and one branch below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from wespoke_tui.events import CallController
+from wespoke_tui.settings import Settings
+
+if TYPE_CHECKING:
+    from wespoke_tui.audio.base import AudioBackend
+
+
+def make_controller(settings: Settings, audio_backends: Callable[[], AudioBackend]) -> CallController:
+    """The controller the settings ask for; `audio_backends()` gives each voice call its devices.
+
+    Imports are lazy: a text chat never loads LiveKit, and the demo never loads httpx.
+    """
+    if settings.chat:
+        from wespoke_tui.controllers.chat import ChatController
+
+        if settings.demo:
+            from wespoke_tui.controllers.offline_chat import OfflineChatApi
+
+            return ChatController(settings, lambda: OfflineChatApi(settings.lang))
+        return ChatController(settings)
+    if settings.demo:
+        from wespoke_tui.demo import DemoController
+
+        return DemoController(settings, audio_backends)
+    from wespoke_tui.session import CallSession
+
+    return CallSession(settings, audio_backends)
