@@ -101,6 +101,8 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "key.delete_record": {"tr": "Kaydı sil", "en": "Delete record"},
     "key.leave_input": {"tr": "Yazmayı bırak", "en": "Leave input"},
     "key.switch_mode": {"tr": "Sohbet/Ses", "en": "Chat/Voice"},
+    "key.call.chat": {"tr": "Sohbet", "en": "Chat"},
+    "key.hang_up.chat": {"tr": "Sohbeti bitir", "en": "End chat"},
     # Toasts.
     "toast.connected": {"tr": "{name} ile bağlantı kuruldu", "en": "Connected to {name}"},
     "toast.reconnecting": {"tr": "Bağlantı koptu, yeniden bağlanılıyor ({attempt}/{max})…", "en": "Connection lost, reconnecting ({attempt}/{max})…"},

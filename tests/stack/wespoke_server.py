@@ -25,7 +25,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -214,6 +214,7 @@ class WespokeServer:
         self.requests: list[RequestRecord] = []
         self._rules: list[FailRule] = []
         self._chat_cuts: deque[str] = deque()  # see cut_next_chat_reply
+        self.chat_ids: Iterator[str] | None = None  # ids for the next chats (snapshots need fixed ones)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.dispatch_errors: list[BaseException] = []
@@ -562,7 +563,8 @@ class WespokeServer:
 
     def handle_chat_start(self, body: Any, headers: dict[str, str]) -> dict[str, Any]:
         key, assistant, metadata, overrides = self._start_common(body, headers)
-        chat_id = f"chat_{secrets.token_hex(8)}"
+        chat_id = next(self.chat_ids, None) if self.chat_ids is not None else None
+        chat_id = chat_id or f"chat_{secrets.token_hex(8)}"
         greeting = (overrides or {}).get("firstMessage") or f"Hello! I am {assistant['name']}. How can I help?"
         record = ChatRecord(
             chat_id=chat_id,

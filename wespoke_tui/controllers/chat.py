@@ -226,7 +226,7 @@ class ChatController(ControllerCore):
     def _finish(self, reply: _Reply) -> None:
         """A reply cut short keeps what arrived, marked as cut, and is final: nothing more comes."""
         if reply.shown and not reply.completed:
-            reply.text = f"{reply.text} {self._t('chat.reply_cut')}".strip()
+            reply.text = f"{reply.text.rstrip()} {self._t('chat.reply_cut')}".strip()
             reply.completed = True
             self._show(reply, final=True)
 

@@ -219,6 +219,7 @@ class WespokeApp(App[int]):
         message_input = self.query_one(MessageInput)
         message_input.placeholder = t("chat.placeholder" if chat else "input.placeholder")
         self._update(chat=chat)
+        localize_bindings(self, self.settings.lang, "chat" if chat else None)
         self.refresh_bindings()
 
     def _update(self, **changes: Any) -> None:

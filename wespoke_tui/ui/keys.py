@@ -15,13 +15,15 @@ from wespoke_tui.errors import Lang
 from wespoke_tui.i18n import STRINGS, text
 
 
-def localize_bindings(node: DOMNode, lang: Lang) -> None:
-    """Give every binding of `node` with an id the description `key.<id>` in `lang`."""
+def localize_bindings(node: DOMNode, lang: Lang, variant: str | None = None) -> None:
+    """Give every binding of `node` with an id the description `key.<id>` in `lang`, or
+    `key.<id>.<variant>` where there is one (e.g. "chat": c starts a chat, not a call)."""
     localized = []
     for bindings in node._bindings.key_to_bindings.values():
         for binding in bindings:
-            key = f"key.{binding.id}"
-            if binding.id and key in STRINGS:
+            keys = [f"key.{binding.id}.{variant}"] if variant else []
+            key = next((k for k in [*keys, f"key.{binding.id}"] if k in STRINGS), None)
+            if binding.id and key is not None:
                 binding = dataclasses.replace(binding, description=text(key, lang))
             localized.append(binding)
     node._bindings = BindingsMap(localized)
