@@ -172,3 +172,36 @@ def test_demo_without_any_sound_device_says_so(terminal_factory, tmp_path: Path)
     assert "Traceback" not in screen
     term.send("q")
     assert "[exit status 0]" in term.wait_for(lambda text: "[exit status" in text, timeout=10)
+
+
+@pytest.mark.parametrize("lang", ["en", "tr"])
+def test_a_text_chat_in_a_real_terminal(wespoke_server, terminal_factory, tmp_path: Path, lang: str) -> None:
+    """`wespoke-tui --chat` against the local API server: no sound devices at all."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color", "PATH": os.environ.get("PATH", ""),
+           "PULSE_SERVER": "unix:/nonexistent"}  # a chat must not need audio
+    log = tmp_path / "wespoke.log"
+    args = ["--chat", "--api-url", wespoke_server.url, "--api-key", wespoke_server.api_key,
+            "--assistant-id", wespoke_server.assistant_id, "--lang", lang, "--log-file", str(log),
+            "--first-message", "Merhaba!"]
+    words = {"en": ("Start chat", "Chat open", "You", "Are you sure you want to end the chat?", "Chat ended"),
+             "tr": ("Sohbet başlat", "Sohbet açık", "Siz", "Sohbeti sonlandırmak istediğinizden emin misiniz?",
+                    "Sohbet bitti")}[lang]
+    start, open_, you, confirm, ended = words
+    term = terminal_factory(args, env)
+    term.wait_for(start)
+    term.send("c")  # no microphone consent: a chat uses none
+    term.wait_for(open_, timeout=15)
+    term.wait_for("Test Assistant: Merhaba!")
+    term.send("What is the weather?", "Enter")  # the message box has the focus
+    screen = term.wait_for("Test Assistant: You said: What is the weather?", timeout=15)
+    assert f"{you}: What is the weather?" in screen and "lookup_weather" in screen and "Weather FAQ" in screen
+    term.send("Escape", "h")
+    term.wait_for(confirm)
+    term.send("y")
+    term.wait_for(ended, timeout=10)
+    term.send("q")
+    final = term.wait_for(lambda text: "[exit status" in text, timeout=10)
+    assert "[exit status 0]" in final, final
+    (record,) = wespoke_server.chats.values()
+    assert record.ended
+    assert wespoke_server.api_key not in log.read_text()
