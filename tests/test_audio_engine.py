@@ -222,13 +222,13 @@ async def test_a_standing_capture_backlog_is_shed_but_a_passing_one_is_not() -> 
     capture = SoundDeviceCapture(None, processor=None)
     capture._loop = asyncio.get_running_loop()
     frame = np.zeros(CAPTURE_FRAME_SAMPLES, dtype=np.int16)
-    capture._deliver(frame)
-    capture._deliver(frame)
-    capture._deliver(frame)  # a stall: three queued, the reader one behind from here on
+    capture._deliver(frame, 0.0)
+    capture._deliver(frame, 0.0)
+    capture._deliver(frame, 0.0)  # a stall: three queued, the reader one behind from here on
     deadline = time.monotonic() + 1.3
     while time.monotonic() < deadline:
         assert await capture._next_frame() is not None
-        capture._deliver(frame)  # one in, one out: the backlog of two stands
+        capture._deliver(frame, 0.0)  # one in, one out: the backlog of two stands
         await asyncio.sleep(0.02)
     assert capture.trimmed_frames == 2 * CAPTURE_FRAME_MS // 10, "the two standing frames went"
     assert capture.queue_depth == 1
@@ -236,7 +236,7 @@ async def test_a_standing_capture_backlog_is_shed_but_a_passing_one_is_not() -> 
     deadline = time.monotonic() + 1.3
     while time.monotonic() < deadline:  # in real time now: each read empties the queue
         await capture._next_frame()
-        capture._deliver(frame)
+        capture._deliver(frame, 0.0)
         await asyncio.sleep(0.02)
     assert capture.trimmed_frames == trimmed
 

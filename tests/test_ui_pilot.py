@@ -559,3 +559,22 @@ async def test_the_call_clock_and_the_meters_repaint_their_widgets_not_the_whole
         await until(pilot, lambda: "Time: 00:03" in status_text(app))
         assert "-23 dBFS" in widget_text(app.query_one("#mic-meter"))
         assert whole_screen == []
+
+
+async def test_r_records_the_call_and_the_status_bar_says_so() -> None:
+    controller = RecordingController()
+    app = make_app(controller)
+    async with app.run_test(size=(100, 32)) as pilot:
+        assert app.check_action("toggle_recording", ()) is False  # no call: nothing to record, not offered
+        await pilot.press("r")
+        assert ("set_recording", True) not in controller.calls
+        await pilot.press("c")
+        await until(pilot, lambda: app.status.state is CallState.CONNECTED)
+        await pilot.press("r")
+        await until(pilot, lambda: "● REC" in screen_text(app))
+        assert app.status.recording and "Recording to /recordings/call_123.wav" in screen_text(app)
+        await pilot.press("r")
+        await until(pilot, lambda: "● REC" not in screen_text(app))
+        assert not app.status.recording
+        assert "Recording saved: /recordings/call_123.wav" in screen_text(app)
+        assert [c for c in controller.calls if c[0] == "set_recording"] == [("set_recording", True), ("set_recording", False)]

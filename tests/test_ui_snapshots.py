@@ -194,3 +194,16 @@ def test_demo(snap_compare, lang: str, tmp_path: Path) -> None:
         await pilot.pause(0.1)
 
     assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
+
+
+@LANGS
+def test_recording(snap_compare, lang: str) -> None:
+    app, run_before = in_call(lang, *conversation(lang))
+
+    async def then_r(pilot) -> None:
+        await run_before(pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: app.status.recording)
+        await pilot.pause(0.05)
+
+    assert snap_compare(app, run_before=then_r, terminal_size=SIZE)

@@ -11,7 +11,16 @@ from typing import Any
 import numpy as np
 
 from wespoke_tui.audio.base import FRAME_SAMPLES
-from wespoke_tui.events import VOICE, CallEvent, CallRecordDeleted, CallStarted, CallState, MuteChanged, StateChanged
+from wespoke_tui.events import (
+    VOICE,
+    CallEvent,
+    CallRecordDeleted,
+    CallStarted,
+    CallState,
+    MuteChanged,
+    RecordingChanged,
+    StateChanged,
+)
 from wespoke_tui.settings import Settings
 from wespoke_tui.ui.app import WespokeApp, build_app
 from wespoke_tui.ui.screens.devices import DeviceEntry
@@ -104,6 +113,13 @@ class RecordingController:
 
     async def send_text(self, text: str) -> None:
         self.calls.append(("send_text", text))
+
+    async def set_recording(self, on: bool) -> bool:
+        self.calls.append(("set_recording", on))
+        if self._state is not CallState.CONNECTED and on:
+            return False
+        self.emit(RecordingChanged(on, "/recordings/call_123.wav"))
+        return True
 
     async def delete_record(self) -> bool:
         self.calls.append(("delete_record", None))

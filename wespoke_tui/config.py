@@ -124,6 +124,10 @@ _OPTIONS: tuple[_Option, ...] = (
             "WESPOKE_CHAT", file_type="bool"),
     _Option("call_on_start", "--call-on-start", "Start the call as soon as the app opens.",
             "WESPOKE_CALL_ON_START", file_type="bool"),
+    _Option("record", "--record", "Record every call into DIR: a stereo WAV (you left, the assistant "
+            "right), the transcript (.jsonl and .txt) and a summary (.json), written as the call "
+            "goes. Without it, r in the app records into ~/.local/share/wespoke-tui/recordings.",
+            "WESPOKE_RECORD", "DIR"),
     _Option("delete_after", "--delete-after", "After each call, delete its record from the call "
             "history (only once the call has ended; deleting never ends a call).",
             "WESPOKE_DELETE_AFTER", file_type="bool"),
@@ -257,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------------- config file
+
+
+def default_recordings_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return root / "wespoke-tui" / "recordings"
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -727,6 +737,13 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str] | None = None
     settings.chat = subcommand == "chat" or src.switch("chat")
     settings.call_on_start = subcommand in ("call", "chat") or src.switch("call_on_start")
     settings.delete_after = src.switch("delete_after")
+    if picked := src.pick("record"):
+        settings.record_dir = _path_from(str(picked[0]), picked[1], src)
+        settings.record_calls = True
+        if settings.record_dir.exists() and not settings.record_dir.is_dir():
+            raise ConfigError(picked[1], f"{settings.record_dir} is not a folder")
+    else:
+        settings.record_dir = default_recordings_dir(env)
     settings.mic_consent_given = bool(src.file.get("mic_consent_given", False))
 
     options = _headless_options(ns, command == CMD_HEADLESS)
@@ -734,6 +751,8 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str] | None = None
         for flag, given in (("--input-wav", options.input_wav), ("--output-wav", options.output_wav)):
             if given is not None:
                 raise ConfigError(flag, "a text chat has no audio (leave out --chat, or use 'call')")
+        if "record" in src.flags:
+            raise ConfigError("--record", "a text chat is not recorded; --transcript FILE keeps it")
     if command == CMD_HEADLESS and not settings.demo:
         # The TUI asks for these on its setup screen; a headless call cannot.
         if not settings.api_key:

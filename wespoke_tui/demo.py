@@ -145,6 +145,9 @@ class DemoController(ControllerCore):
         self._line("user", text)
         self._line("assistant", self._t("demo.you_wrote", text=text))
 
+    async def set_recording(self, on: bool) -> bool:
+        return not on  # the demo records nothing
+
     async def delete_record(self) -> bool:
         return False  # the demo keeps no call history
 

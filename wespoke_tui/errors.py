@@ -31,6 +31,7 @@ MICROPHONE_ERROR = "MICROPHONE_ERROR"
 SPEAKER_ERROR = "SPEAKER_ERROR"
 DISCONNECTED = "DISCONNECTED"
 CHAT_ENDED = "CHAT_ENDED"
+RECORDING_ERROR = "RECORDING_ERROR"
 # The server's `error.code` of a 404 that is about the chat, not the assistant.
 CHAT_GONE_SERVER_CODES = frozenset({"CHAT_ENDED", "CHAT_NOT_FOUND"})
 
@@ -59,6 +60,7 @@ DEFAULT_MESSAGES: dict[str, str] = {
     SPEAKER_ERROR: "No output device",
     DISCONNECTED: "Disconnected",
     CHAT_ENDED: "Chat ended on the server",
+    RECORDING_ERROR: "Recording failed",
 }
 
 USER_MESSAGES: dict[str, dict[Lang, str]] = {
@@ -119,6 +121,10 @@ USER_MESSAGES: dict[str, dict[Lang, str]] = {
     CHAT_ENDED: {
         "tr": "Sohbet sunucuda sona erdi. Yeni bir sohbet başlatın.",
         "en": "The chat has ended on the server. Start a new chat.",
+    },
+    RECORDING_ERROR: {
+        "tr": "Kayıt yazılamadı; kayıt durdu, arama sürüyor. Klasörü ve boş alanı kontrol edin.",
+        "en": "The recording could not be written; it stopped, the call goes on. Check the folder and free space.",
     },
 }
 

@@ -187,6 +187,14 @@ class AudioHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingChanged:
+    """A recording of the call started (`path`: its WAV) or stopped (`path` None if it failed)."""
+
+    active: bool
+    path: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class CallRecordDeleted:
     """The ended call's record is gone from the call history (`DELETE /api/v1/calls/{id}`)."""
 
@@ -212,6 +220,7 @@ CallEvent = (
     | RateLimitInfo
     | AudioHealth
     | CallRecordDeleted
+    | RecordingChanged
 )
 
 
@@ -246,6 +255,11 @@ class CallController(Protocol):
     async def set_muted(self, muted: bool) -> None: ...
 
     async def send_text(self, text: str) -> None: ...
+
+    async def set_recording(self, on: bool) -> bool:
+        """Start or stop recording the call in progress (`RecordingChanged` says so); False when
+        this controller or this moment cannot (no call, no audio)."""
+        ...
 
     async def delete_record(self) -> bool:
         """Delete the last call's record from the call history, only once that call has ended.

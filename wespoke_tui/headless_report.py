@@ -17,6 +17,7 @@ transcript item's own time when known, else when it came):
     {"type":"metrics", the fields of MetricsEvent and AudioHealth, null until first seen}
     {"type":"call_ending","reason","message"}
     {"type":"record_deleted","call_id"}                     after the call, with --delete-after
+    {"type":"recording","active","path"}                    a recording (--record DIR) started or stopped
 Metrics records come at most once a second, each with the latest values of both events (those
 that came in the call's last second, after the last record, are not written). The
 assistant's state lines are debounced, its records are not: a state is printed once it has held
@@ -47,6 +48,7 @@ from wespoke_tui.events import (
     KnowledgeUsed,
     MetricsEvent,
     ReconnectAttempt,
+    RecordingChanged,
     StateChanged,
     ToolEvent,
     TranscriptItem,
@@ -190,6 +192,11 @@ class Reporter:
             self._on_metrics(event)
         elif isinstance(event, CallStarted):
             self.call_id = event.call_id or None
+        elif isinstance(event, RecordingChanged):
+            if event.path is not None:
+                key = "headless.recording" if event.active else "headless.recording_saved"
+                self._say(text(key, self._lang, path=event.path))
+            self._record("recording", None, active=event.active, path=event.path)
         elif isinstance(event, CallRecordDeleted):
             self._say(text("headless.record_deleted", self._lang))
             self._record("record_deleted", None, call_id=event.call_id)

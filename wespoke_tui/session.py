@@ -46,6 +46,8 @@ from wespoke_tui.events import (
     VOICE,
 )
 from wespoke_tui.session_audio import TrackMixer
+from wespoke_tui.i18n import Texts
+from wespoke_tui.session_recording import CallRecorder
 from wespoke_tui.session_call import (
     CONNECT_ATTEMPTS,
     CONNECT_BACKOFF,
@@ -116,6 +118,7 @@ class CallSession(RoomEvents):
         self._mic_is_levels_clock = False
         self._mic_published_at: float | None = None  # monotonic; when the current call's mic went up
         self.last_setup_s: float | None = None  # token request → connected, for measurements
+        self._recorder = CallRecorder(settings.record_dir, Texts(settings.lang), self._emit)
 
     # ------------------------------------------------------------------ CallController
 
@@ -232,6 +235,15 @@ class CallSession(RoomEvents):
         if chat_error is not None:
             self._emit(ErrorEvent(chat_error, fatal=False))
 
+    async def set_recording(self, on: bool) -> bool:
+        call = self._call
+        if not on:
+            self._recorder.stop()
+            return True
+        if call is None or call.token is None or self._state is not CallState.CONNECTED:
+            return False
+        return self._recorder.start(call.token.call_id or "call", call.token.assistant.name)
+
     async def delete_record(self) -> bool:
         """`DELETE /api/v1/calls/{id}` for the last call, in the order the seed requires.
 
@@ -316,6 +328,8 @@ class CallSession(RoomEvents):
             self.last_setup_s = time.monotonic() - started
             log.info("call %s connected in %.2f s", token.call_id, self.last_setup_s)
             self._set_state(CallState.CONNECTED)
+            if self._settings.record_calls:
+                self._recorder.start(token.call_id or "call", token.assistant.name)
             if self._muted and token.call_id:  # muted before the call was up: the API learns now
                 self._spawn(self._tell_api_muted(token.call_id, True))
             self._scan_participants(call)
@@ -445,6 +459,9 @@ class CallSession(RoomEvents):
         call = self._call
         if call is None or call.output is None:
             return
+        if self._recorder.active:
+            delay = getattr(call.output, "delay_s", None)
+            self._recorder.speaker(frame, delay() if delay is not None else 0.0)
         call.output.write(frame)
         self._assistant_meter.update(frame)
         if not self._mic_is_levels_clock and self._levels_limiter.ready(time.monotonic()):
@@ -464,6 +481,9 @@ class CallSession(RoomEvents):
                 level = self._mic_meter.update(frame)
                 if self._levels_limiter.ready(time.monotonic()):
                     self._emit_levels(level)
+                if self._recorder.active:
+                    self._recorder.mic(frame, self._muted or call.source is None,
+                                       getattr(call.input, "last_captured_at", None))
                 if self._muted or call.source is None:
                     continue  # muted: not one frame more reaches the room
                 audio = rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, frame.size)
@@ -485,6 +505,7 @@ class CallSession(RoomEvents):
                 log.debug("audio health unavailable", exc_info=True)
                 continue
             log.debug("audio health: %s", counters)
+            self._recorder.tick(counters)
             self._emit(
                 AudioHealth(
                     playback_underruns=int(counters.get("playback_underruns", 0)),
@@ -569,6 +590,7 @@ class CallSession(RoomEvents):
         if call.assistant_speaking:
             call.assistant_speaking = False
             self._emit(AssistantSpeaking(False))
+        self._recorder.stop()
         if error is None:
             self._set_state(CallState.ENDED)
         else:
@@ -641,6 +663,7 @@ class CallSession(RoomEvents):
         self._emit(StateChanged(state=state, previous=previous, error=error))
 
     def _emit(self, event: CallEvent) -> None:
+        self._recorder.event(event)
         self._stream.put(event)
 
     def _call_task(self, call: CallParts, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:

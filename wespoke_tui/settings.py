@@ -44,6 +44,8 @@ class Settings:
     log_level: str = "WARNING"
     demo: bool = False
     chat: bool = False  # a text chat instead of a voice call
+    record_dir: Path | None = None  # where recordings go (the TUI's r key, --record)
+    record_calls: bool = False  # record every call from its start (--record DIR)
     call_on_start: bool = False
     delete_after: bool = False
     mic_consent_given: bool = False

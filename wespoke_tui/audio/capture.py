@@ -69,7 +69,10 @@ class SoundDeviceCapture:
         self._queue_frames = queue_frames
         self._stall_s = stall_s
         self._startup_grace_s = startup_grace_s
-        self._frames: collections.deque[np.ndarray] = collections.deque()
+        # Each frame with when its first sample entered the microphone (monotonic seconds).
+        self._frames: collections.deque[tuple[np.ndarray, float]] = collections.deque()
+        self._frame_at = 0.0
+        self.last_captured_at: float | None = None  # of the frame `frames()` gave last
         self._assembly = np.zeros(CAPTURE_FRAME_SAMPLES, dtype=np.int16)
         self._filled = 0
         self._carry = np.zeros(0, dtype=np.int16)  # resampled samples short of a 10 ms block
@@ -169,14 +172,17 @@ class SoundDeviceCapture:
             latency = 0.0
         self.input_latency_s = latency
         try:
-            self._take(self._resample(indata[:, 0]), latency)
+            self._take(self._resample(indata[:, 0]), latency, now - latency)
         except Exception:  # an exception would stop the stream: log once, keep the call
             if not self._callback_failed:
                 self._callback_failed = True
                 log.warning("capture processing failed", exc_info=True)
 
-    def _take(self, samples: np.ndarray, latency: float) -> None:
-        """Process 10 ms blocks through the APM into the 20 ms frame being assembled."""
+    def _take(self, samples: np.ndarray, latency: float, captured_at: float) -> None:
+        """Process 10 ms blocks through the APM into the 20 ms frame being assembled.
+
+        `captured_at`: when the first of the new samples entered the microphone."""
+        first_at = captured_at - self._carry.size / SAMPLE_RATE
         if self._carry.size:
             samples = np.concatenate((self._carry, samples))
         usable = samples.size - samples.size % FRAME_SAMPLES
@@ -185,18 +191,20 @@ class SoundDeviceCapture:
             block = samples[start : start + FRAME_SAMPLES]
             if self._processor is not None:
                 block = self._processor.process_capture(block, SAMPLE_RATE, latency)
+            if self._filled == 0:
+                self._frame_at = first_at + start / SAMPLE_RATE
             self._assembly[self._filled : self._filled + FRAME_SAMPLES] = block
             self._filled += FRAME_SAMPLES
             if self._filled == CAPTURE_FRAME_SAMPLES:
                 self._filled = 0
-                self._deliver(self._assembly.copy())
+                self._deliver(self._assembly.copy(), self._frame_at)
 
-    def _deliver(self, frame: np.ndarray) -> None:
+    def _deliver(self, frame: np.ndarray, captured_at: float) -> None:
         with self._lock:
             if len(self._frames) >= self._queue_frames:
                 self._frames.popleft()  # the loop fell behind: lose the oldest audio, keep the newest
                 self.dropped_frames += CAPTURE_FRAME_MS // FRAME_MS
-            self._frames.append(frame)
+            self._frames.append((frame, captured_at))
             depth = len(self._frames)
             wake = self._waiting
             self._waiting = False
@@ -217,7 +225,8 @@ class SoundDeviceCapture:
             with self._lock:
                 if self._frames:
                     self._shed_standing_backlog()
-                    return self._frames.popleft()
+                    frame, self.last_captured_at = self._frames.popleft()
+                    return frame
                 self._waiting = True
                 self._wakeup.clear()
             if self._closed:

@@ -108,6 +108,10 @@ class JitterBuffer:
         self.overruns = 0  # in 10 ms frames dropped
         self.trims = 0  # 10 ms blocks skipped to bring a standing excess back to the target
         self.max_size = 0
+        # Samples ever written, and ever taken out (played, trimmed, dropped or cleared): the
+        # stream position of what is queued, to tell when a sample written now will play.
+        self.written_total = 0
+        self.consumed_total = 0
         self._slack = int(rate * TRIM_SLACK_MS / 1000)
         self._window_end: float | None = None
         self._window_min = 0
@@ -134,12 +138,15 @@ class JitterBuffer:
 
     def _push(self, samples: np.ndarray) -> None:
         n = samples.size
+        self.written_total += n
         if n >= self.capacity:
+            self.consumed_total += n - self.capacity
             samples, n = samples[-self.capacity :], self.capacity
         overflow = self._size + n - self.capacity
         if overflow > 0:  # drop the oldest: latency stays bounded
             self._start = (self._start + overflow) % self.capacity
             self._size -= overflow
+            self.consumed_total += overflow
             self.overruns += max(1, round(overflow / (self.rate * FRAME_MS / 1000)))
         end = (self._start + self._size) % self.capacity
         first = min(n, self.capacity - end)
@@ -175,6 +182,7 @@ class JitterBuffer:
             out[take:] = 0
             self._start = (self._start + take) % self.capacity
             self._size -= take
+            self.consumed_total += take
             ran_dry = self._size == 0
             if ran_dry:
                 self.state = BufferState.IDLE if self._draining else BufferState.DRY
@@ -217,6 +225,7 @@ class JitterBuffer:
             return False
         self._start = (self._start + n) % self.capacity
         self._size -= n
+        self.consumed_total += n
         self._trim_pending -= n
         self.trims += 1
         if self._trim_pending < n:
@@ -234,6 +243,7 @@ class JitterBuffer:
         """Barge-in: keep only the next 10 ms, which the callback fades out."""
         with self._lock:
             keep = min(self._size, self.rate * FRAME_MS // 1000) if self.state is BufferState.PLAYING else 0
+            self.consumed_total += self._size - keep
             self._size = keep
             self._draining = keep > 0
             if keep == 0:
@@ -264,6 +274,8 @@ class SoundDevicePlayback:
         self._forced_rate = rate  # None: 48 kHz if the device takes it, else its default rate
         self.rate = SAMPLE_RATE
         self.output_latency_s = 0.0  # measured: until what the callback writes now reaches the DAC
+        # (when the end of the last block reaches the speaker, the stream position there)
+        self._block_end: tuple[float, int] | None = None
         self.latency_s = 0.0  # the stream's latency, as PortAudio reports it when opening
         self.callbacks = 0
         self.device_underflows = 0  # PortAudio's own: the callback came too late for the device
@@ -319,6 +331,22 @@ class SoundDevicePlayback:
     def clear(self) -> None:
         if self.buffer is not None:
             self.buffer.clear()
+
+    def delay_s(self) -> float:
+        """From now until a frame written now is heard.
+
+        While playing: from the last callback, which knows when the end of its block reaches the
+        speaker and how far into the stream that is, so the next sample written plays the
+        queued rest later. Before that: the prebuffer a new utterance waits for, plus the
+        device's output latency."""
+        buffer = self.buffer
+        if buffer is None:
+            return 0.0
+        block_end = self._block_end
+        if buffer.state is BufferState.PLAYING and block_end is not None:
+            heard_at, position = block_end
+            return max(0.0, heard_at + (buffer.written_total - position) / buffer.rate - time.monotonic())
+        return max(buffer.size, buffer.target) / buffer.rate + self.output_latency_s
 
     async def aclose(self) -> None:
         if self._reopening is not None:
@@ -406,6 +434,7 @@ class SoundDevicePlayback:
             self.output_latency_s = max(0.0, float(time_info.outputBufferDacTime - time_info.currentTime))
         except Exception:
             self.output_latency_s = 0.0
+        self._block_end = (now + self.output_latency_s + frames / self.rate, self.buffer.consumed_total)
         if self._processor is not None:
             self._processor.set_output_delay(self.output_latency_s)
             step = self.rate * FRAME_MS // 1000

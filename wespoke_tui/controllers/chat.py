@@ -158,6 +158,9 @@ class ChatController(ControllerCore):
             reply = self._spawn(self._reply(self._api, chat.chat_id, text, f"{chat.chat_id}-reply-{n}"))
             await asyncio.wait({reply})  # a hang-up cancels the reply, not this caller
 
+    async def set_recording(self, on: bool) -> bool:
+        return not on  # a chat's record is its transcript (--transcript)
+
     async def delete_record(self) -> bool:
         return False  # a chat is not in the call history
 

@@ -43,6 +43,7 @@ from wespoke_tui.events import (
     MuteChanged,
     RateLimitInfo,
     ReconnectAttempt,
+    RecordingChanged,
     StateChanged,
     ToolEvent,
     TranscriptItem,
@@ -95,6 +96,7 @@ class WespokeApp(App[int]):
         Binding("h", "hang_up", "Hang up", id="hang_up"),
         Binding("d", "devices", "Devices", id="devices"),
         Binding("x", "delete_record", "Delete record", id="delete_record"),
+        Binding("r", "toggle_recording", "Record", id="record"),
         Binding("t", "switch_mode", "Chat/Voice", id="switch_mode"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -241,6 +243,8 @@ class WespokeApp(App[int]):
             return self._record_deletable()
         if action in ("toggle_mute", "devices"):
             return not self.chat_mode  # a chat has no microphone or speaker
+        if action == "toggle_recording":  # hidden outside a voice call: there is nothing to record
+            return not self.chat_mode and (state is CallState.CONNECTED or self.status.recording)
         if action == "switch_mode":
             return None if self.controller is None or state.in_call or state is CallState.ENDING else True
         return True
@@ -303,6 +307,11 @@ class WespokeApp(App[int]):
                 self._update(reconnect_attempt=attempt, reconnect_max=max_attempts)
             case RateLimitInfo(remaining=remaining, limit=limit):
                 self._update(rate_remaining=remaining, rate_limit=limit)
+            case RecordingChanged(active=active, path=path):
+                self._update(recording=active)
+                if path is not None:
+                    self.notify(t("toast.recording" if active else "toast.recording_saved", path=path))
+                self.refresh_bindings()
             case CallRecordDeleted(call_id=call_id) if call_id == self.status.call_id:
                 self._record_deleted = True
                 self.notify(t("toast.record_deleted"))
@@ -464,6 +473,15 @@ class WespokeApp(App[int]):
             await controller.send_text(text)
         except CallError as error:
             self._show_error(error)
+
+    def action_toggle_recording(self) -> None:
+        if self.check_action("toggle_recording", ()) is True:
+            self.set_recording(not self.status.recording)
+
+    @work(exclusive=True, group="recording")
+    async def set_recording(self, on: bool) -> None:
+        if (controller := self.controller) is not None and not await controller.set_recording(on):
+            self.notify(self.texts("toast.recording_unavailable"), severity="warning")
 
     def action_switch_mode(self) -> None:
         if self.check_action("switch_mode", ()) is True:

@@ -18,6 +18,7 @@ KEYS: list[tuple[str, str]] = [
     ("h", "help.hang_up"),
     ("d", "help.devices"),
     ("x", "help.delete_record"),
+    ("r", "help.record"),
     ("t", "help.switch_mode"),
     ("?", "help.help"),
     ("q", "help.quit"),

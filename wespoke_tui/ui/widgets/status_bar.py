@@ -29,6 +29,7 @@ class CallStatus:
     rate_limit: int | None = None
     error: str | None = None
     chat: bool = False  # a text chat: its own state words, no microphone
+    recording: bool = False
 
 
 def format_duration(seconds: float | None) -> str:
@@ -83,9 +84,12 @@ class StatusBar(Widget):
         grid = Table.grid(padding=(0, 3))
         for _ in range(3):
             grid.add_column(no_wrap=True)
-        for row in fields:
+        # The recording marker sits on the state's row: recording must never go unnoticed.
+        grid.add_column(no_wrap=True)
+        for index, row in enumerate(fields):
             cells = [Text.assemble((f"{label}: ", "dim"), (value, "bold")) for label, value in row]
-            grid.add_row(*cells)
+            marker = Text(t("status.recording"), style="bold red") if index == 0 and s.recording else Text("")
+            grid.add_row(*cells, *([Text("")] * (3 - len(cells))), marker)
         if not s.error:
             return grid
         return Group(grid, Text.assemble((f"{t('status.error')}: ", "bold red"), (s.error, "red")))
