@@ -573,9 +573,9 @@ async def test_r_records_the_call_and_the_status_bar_says_so() -> None:
         await pilot.press("r")
         await until(pilot, lambda: "● REC" in screen_text(app))
         assert app.status.recording
-        await until(pilot, lambda: "Recording to" in screen_text(app) and "call_123.wav" in screen_text(app))
+        assert "Recording to /recordings/call_123.wav" in toasts(app)
         await pilot.press("r")
         await until(pilot, lambda: "● REC" not in screen_text(app))
         assert not app.status.recording
-        await until(pilot, lambda: "Recording saved:" in screen_text(app))
+        assert "Recording saved: /recordings/call_123.wav" in toasts(app)
         assert [c for c in controller.calls if c[0] == "set_recording"] == [("set_recording", True), ("set_recording", False)]
