@@ -147,3 +147,20 @@ def test_a_disk_that_fails_mid_call_stops_the_recording_once(tmp_path: Path, mon
     assert not recorder.active
     assert [type(e).__name__ for e in events] == ["RecordingChanged", "ErrorEvent", "RecordingChanged"]
     assert "No space left" in events[1].error.message
+
+
+def test_record_options(tmp_path: Path) -> None:
+    from wespoke_tui.config import ConfigError, load_settings
+
+    _, settings, _ = load_settings(["--record", str(tmp_path / "calls")], {})
+    assert settings.record_dir == tmp_path / "calls" and settings.record_calls
+    _, settings, _ = load_settings([], {"XDG_DATA_HOME": str(tmp_path / "data")})
+    assert settings.record_dir == tmp_path / "data" / "wespoke-tui" / "recordings" and not settings.record_calls
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with pytest.raises(ConfigError) as not_a_folder:
+        load_settings(["call", "--no-tui", "--demo"], {"WESPOKE_RECORD": str(a_file)})
+    assert not_a_folder.value.option == "--record (from WESPOKE_RECORD)" and "not a folder" in not_a_folder.value.message
+    with pytest.raises(ConfigError) as chat:
+        load_settings(["chat", "--no-tui", "--demo", "--record", str(tmp_path)], {})
+    assert chat.value.option == "--record" and "--transcript" in chat.value.message
