@@ -17,9 +17,11 @@ from wespoke_tui.events import (
     AgentStateChanged,
     AudioHealth,
     CallEnding,
+    CallQuality,
     CallState,
     ErrorEvent,
     MetricsEvent,
+    QualityLevel,
     ReconnectAttempt,
     StateChanged,
     ToolEvent,
@@ -217,7 +219,8 @@ def test_metrics_records_are_at_most_one_a_second_and_carry_the_latest_values() 
     run = Run()
     run.feed(AudioHealth(playback_underruns=1), gap=0.3)  # the first is written at once
     run.feed(MetricsEvent(latency_ms=420.0, duration_s=1.2, raw={"latency": 420}), gap=0.3)
-    run.feed(AudioHealth(playback_underruns=2), gap=0.3)
+    run.feed(AudioHealth(playback_underruns=2), gap=0.1)
+    run.feed(CallQuality(QualityLevel.FAIR, rtt_ms=350.0, packet_loss_pct=0.5), gap=0.2)
     run.clock.advance(0.2)  # 1 s after the first: the pending one is written
     run.feed(AudioHealth(playback_underruns=3), gap=1.0)
     run.feed(AudioHealth(playback_underruns=4), gap=0.1)
@@ -230,8 +233,11 @@ def test_metrics_records_are_at_most_one_a_second_and_carry_the_latest_values() 
     assert set(metrics[1]) == {
         "type", "timestamp", "latency_ms", "duration_s", "raw", "playback_underruns", "playback_overruns",
         "playback_trims", "capture_dropped_frames", "capture_queue_depth", "playback_queue_ms",
+        "level", "rtt_ms", "jitter_ms", "packet_loss_pct", "bitrate_in_kbps", "bitrate_out_kbps",
+        "playback_buffer_ms", "underruns", "aec_delay_ms", "response_ms",
     }
     assert metrics[1]["duration_s"] == 1.2 and metrics[1]["raw"] == {"latency": 420}
+    assert (metrics[1]["level"], metrics[1]["rtt_ms"], metrics[0]["level"]) == ("fair", 350.0, None)
     assert run.lines() == []
 
 

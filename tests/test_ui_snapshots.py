@@ -19,10 +19,12 @@ from wespoke_tui.events import (
     AgentState,
     AgentStateChanged,
     AssistantLevel,
+    CallQuality,
     CallState,
     ErrorEvent,
     MetricsEvent,
     MicLevel,
+    QualityLevel,
     RateLimitInfo,
     ReconnectAttempt,
     ToolEvent,
@@ -207,3 +209,24 @@ def test_recording(snap_compare, lang: str) -> None:
         await pilot.pause(0.05)
 
     assert snap_compare(app, run_before=then_r, terminal_size=SIZE)
+
+
+@LANGS
+def test_quality_panel(snap_compare, lang: str) -> None:
+    """Fair: the round trip is past 300 ms; the status bar says so in amber."""
+    quality = CallQuality(QualityLevel.FAIR, rtt_ms=348.0, jitter_ms=12.0, packet_loss_pct=0.4, bitrate_in_kbps=41.0,
+                          bitrate_out_kbps=38.0, playback_buffer_ms=46.0, underruns=0, aec_delay_ms=52.0,
+                          response_ms=910.0)
+    app, run_before = in_call(lang, *conversation(lang), quality)
+
+    async def then_s(pilot) -> None:
+        await run_before(pilot)
+        await pilot.press("s")
+        await pilot.pause(0.05)
+
+    assert snap_compare(app, run_before=then_s, terminal_size=(100, 36))
+
+
+def test_poor_quality_in_the_status_bar(snap_compare) -> None:
+    app, run_before = in_call("en", CallQuality(QualityLevel.POOR, rtt_ms=40.0, packet_loss_pct=12.5))
+    assert snap_compare(app, run_before=run_before, terminal_size=SIZE)

@@ -9,9 +9,9 @@ from wespoke_tui.audio.wav import WavBackend
 from wespoke_tui.events import CallState
 from wespoke_tui.session import CallSession
 from wespoke_tui.ui.app import build_app
+from wespoke_tui.ui.widgets.quality_panel import QualityPanel
 from wespoke_tui.ui.widgets.status_bar import StatusBar
 from wespoke_tui.ui.widgets.transcript import Transcript, TranscriptLine
-
 
 
 async def test_connected_call_streams_the_transcript_in_place(wespoke_stack, tmp_path: Path) -> None:
@@ -41,3 +41,31 @@ async def test_connected_call_streams_the_transcript_in_place(wespoke_stack, tmp
         await until(pilot, lambda: app.status.state is CallState.ENDED, timeout=10)
     wespoke_stack.assistants[-1].wait_for("user_left", timeout=10)
     assert (tmp_path / "connected.svg").read_text().startswith("<svg")
+
+
+async def test_the_quality_panel_shows_figures_read_from_a_real_call(wespoke_stack, tmp_path: Path) -> None:
+    settings = settings_for("tr", api_url=wespoke_stack.api_url, api_key=wespoke_stack.api_key,
+                            assistant_id=wespoke_stack.assistant_id)
+    app = build_app(settings, lambda s: CallSession(s, lambda: WavBackend(None, tmp_path / "speaker.wav")),
+                    clock=FrozenClock(), cursor_blink=False)
+    async with app.run_test(size=(100, 36)) as pilot:
+        panel = app.query_one(QualityPanel)
+        assert not panel.display
+        await pilot.press("c")
+        await until(pilot, lambda: app.status.state is CallState.CONNECTED, timeout=20)
+        await pilot.press("s")
+        assert panel.display
+        # Figures from the room's statistics: a round trip, and the greeting's bitrate coming in.
+        await until(pilot, lambda: panel.quality is not None and panel.quality.rtt_ms is not None
+                    and (panel.quality.bitrate_in_kbps or 0) > 8, timeout=15)
+        quality = panel.quality
+        assert quality is not None
+        shown = " ".join(widget_text(panel).split())
+        assert f"Gidiş-dönüş {quality.rtt_ms:.0f} ms" in shown
+        assert f"Gelen / giden {quality.bitrate_in_kbps:.0f} kbit/s" in shown
+        status = " ".join(widget_text(app.query_one(StatusBar)).split())
+        assert f"Kalite: {({'good': 'iyi', 'fair': 'orta', 'poor': 'zayıf'})[quality.level.value]}" in status
+        await pilot.press("s")
+        assert not panel.display
+        await pilot.press("h", "y")
+        await until(pilot, lambda: app.status.state is CallState.ENDED, timeout=10)

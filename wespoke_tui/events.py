@@ -186,6 +186,32 @@ class AudioHealth:
     playback_queue_ms: float = 0.0
 
 
+class QualityLevel(enum.StrEnum):
+    GOOD = "good"
+    FAIR = "fair"
+    POOR = "poor"
+
+
+@dataclass(frozen=True, slots=True)
+class CallQuality:
+    """The call's connection and audio, about once a second (`wespoke_tui.session_quality`).
+
+    None: not measured (yet). Rates and loss are over the last interval; `underruns` over the
+    last `UNDERRUN_WINDOW_S` seconds.
+    """
+
+    level: QualityLevel
+    rtt_ms: float | None = None
+    jitter_ms: float | None = None
+    packet_loss_pct: float | None = None
+    bitrate_in_kbps: float | None = None
+    bitrate_out_kbps: float | None = None
+    playback_buffer_ms: float | None = None
+    underruns: int = 0
+    aec_delay_ms: float | None = None
+    response_ms: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class RecordingChanged:
     """A recording of the call started (`path`: its WAV) or stopped (`path` None if it failed)."""
@@ -221,6 +247,7 @@ CallEvent = (
     | AudioHealth
     | CallRecordDeleted
     | RecordingChanged
+    | CallQuality
 )
 
 

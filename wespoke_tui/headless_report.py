@@ -14,7 +14,7 @@ transcript item's own time when known, else when it came):
     {"type":"tool","phase","tool_name","tool_type","details"}
     {"type":"knowledge","sources":[…]}                      the assistant used its knowledge base
     {"type":"error","code","message","fatal"}               message: the user message
-    {"type":"metrics", the fields of MetricsEvent and AudioHealth, null until first seen}
+    {"type":"metrics", the fields of MetricsEvent, AudioHealth and CallQuality, null until first seen}
     {"type":"call_ending","reason","message"}
     {"type":"record_deleted","call_id"}                     after the call, with --delete-after
     {"type":"recording","active","path"}                    a recording (--record DIR) started or stopped
@@ -41,6 +41,7 @@ from wespoke_tui.events import (
     AgentStateChanged,
     AudioHealth,
     CallEnding,
+    CallQuality,
     CallRecordDeleted,
     CallStarted,
     CallState,
@@ -63,7 +64,7 @@ TOOL_PHASES = ("start", "complete", "failed", "delayed")
 CALL_OVER = (CallState.ENDING, CallState.ENDED, CallState.FAILED)
 _METRICS_FIELDS = tuple(
     name
-    for event in (MetricsEvent, AudioHealth)
+    for event in (MetricsEvent, AudioHealth, CallQuality)
     for name in (f.name for f in dataclasses.fields(event))
 )
 
@@ -188,7 +189,7 @@ class Reporter:
                 self.nonfatal_errors += 1
                 print(message, file=self._errors, flush=True)
             self._record("error", None, code=event.error.code, message=message, fatal=event.fatal)
-        elif isinstance(event, (MetricsEvent, AudioHealth)):
+        elif isinstance(event, (MetricsEvent, AudioHealth, CallQuality)):
             self._on_metrics(event)
         elif isinstance(event, CallStarted):
             self.call_id = event.call_id or None
@@ -243,7 +244,7 @@ class Reporter:
         self._say(f"{role}: {_one_line(item.text)}")
         self._record("transcript", item.timestamp, id=item.id, role=item.role, text=item.text, final=item.final)
 
-    def _on_metrics(self, event: MetricsEvent | AudioHealth) -> None:
+    def _on_metrics(self, event: MetricsEvent | AudioHealth | CallQuality) -> None:
         self._metrics.update({f.name: getattr(event, f.name) for f in dataclasses.fields(event)})
         if self._metrics_timer is not None:
             return  # a record is due anyway and will carry these values

@@ -47,7 +47,9 @@ from wespoke_tui.events import (
 )
 from wespoke_tui.session_audio import TrackMixer
 from wespoke_tui.i18n import Texts
+from wespoke_tui.session_quality import QualityMonitor
 from wespoke_tui.session_recording import CallRecorder
+from wespoke_tui.session_turns import ResponseTimer
 from wespoke_tui.session_call import (
     CONNECT_ATTEMPTS,
     CONNECT_BACKOFF,
@@ -56,6 +58,7 @@ from wespoke_tui.session_call import (
     DEVICE_CLOSE_TIMEOUT_S,
     DISCONNECT_TIMEOUT_S,
     HEALTH_INTERVAL_S,
+    QUALITY_STATS_TIMEOUT_S,
     MIC_TRACK_NAME,
     POLL_INTERVAL_S,
     SOURCE_QUEUE_MS,
@@ -119,6 +122,8 @@ class CallSession(RoomEvents):
         self._mic_published_at: float | None = None  # monotonic; when the current call's mic went up
         self.last_setup_s: float | None = None  # token request → connected, for measurements
         self._recorder = CallRecorder(settings.record_dir, Texts(settings.lang), self._emit)
+        self._response = ResponseTimer()
+        self._quality = QualityMonitor()
 
     # ------------------------------------------------------------------ CallController
 
@@ -147,6 +152,8 @@ class CallSession(RoomEvents):
         if self._closed or self._state.in_call or self._state == CallState.ENDING:
             return
         call = CallParts()
+        self._response = ResponseTimer()
+        self._quality = QualityMonitor()
         self._call = call
         self._mic_meter.reset()
         self._assistant_meter.reset()
@@ -459,11 +466,13 @@ class CallSession(RoomEvents):
         call = self._call
         if call is None or call.output is None:
             return
+        delay = getattr(call.output, "delay_s", None)
+        delay_s = delay() if delay is not None else 0.0
         if self._recorder.active:
-            delay = getattr(call.output, "delay_s", None)
-            self._recorder.speaker(frame, delay() if delay is not None else 0.0)
+            self._recorder.speaker(frame, delay_s)
         call.output.write(frame)
         self._assistant_meter.update(frame)
+        self._response.assistant(frame.size, self._assistant_meter.last_frame_dbfs, time.monotonic() + delay_s)
         if not self._mic_is_levels_clock and self._levels_limiter.ready(time.monotonic()):
             self._emit_levels()  # listen-only: the assistant's frames are the meters' clock
 
@@ -479,11 +488,14 @@ class CallSession(RoomEvents):
         try:
             async for frame in call.input.frames():
                 level = self._mic_meter.update(frame)
-                if self._levels_limiter.ready(time.monotonic()):
+                now = time.monotonic()
+                if self._levels_limiter.ready(now):
                     self._emit_levels(level)
+                captured_at = getattr(call.input, "last_captured_at", None)
+                self._response.caller(frame.size, self._mic_meter.last_frame_dbfs,
+                                      captured_at if captured_at is not None else now)
                 if self._recorder.active:
-                    self._recorder.mic(frame, self._muted or call.source is None,
-                                       getattr(call.input, "last_captured_at", None))
+                    self._recorder.mic(frame, self._muted or call.source is None, captured_at)
                 if self._muted or call.source is None:
                     continue  # muted: not one frame more reaches the room
                 audio = rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, frame.size)
@@ -506,6 +518,7 @@ class CallSession(RoomEvents):
                 continue
             log.debug("audio health: %s", counters)
             self._recorder.tick(counters)
+            await self._report_quality(call, counters)
             self._emit(
                 AudioHealth(
                     playback_underruns=int(counters.get("playback_underruns", 0)),
@@ -516,6 +529,17 @@ class CallSession(RoomEvents):
                     playback_queue_ms=float(counters.get("playback_queue_ms", 0.0)),
                 )
             )
+
+    async def _report_quality(self, call: CallParts, counters: dict[str, float]) -> None:
+        if call.room is None:
+            return
+        try:
+            stats = await asyncio.wait_for(call.room.get_rtc_stats(), QUALITY_STATS_TIMEOUT_S)
+        except Exception:  # a room going away, a slow FFI: the next second tries again
+            log.debug("call statistics unavailable", exc_info=True)
+            return
+        self._emit(self._quality.sample(list(stats.publisher_stats), list(stats.subscriber_stats), counters,
+                                        self._response.last_ms))
 
     async def _poll_messages(self, call: CallParts) -> None:
         """The web SDK's fallback for data messages lost on the way: the history, every 2 s."""

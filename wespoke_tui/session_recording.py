@@ -30,78 +30,7 @@ from wespoke_tui.audio.recording import ASSISTANT, CALLER, FLUSH_INTERVAL_S, Ste
 from wespoke_tui.errors import RECORDING_ERROR, CallError
 from wespoke_tui.events import CallEnding, CallEvent, ErrorEvent, KnowledgeUsed, RecordingChanged, ToolEvent, TranscriptItem
 from wespoke_tui.i18n import Texts
-
-SPEECH_DBFS = -40.0  # a frame louder than this is speech (the rig's and a quiet room's floor is far below)
-MIN_SPEECH_S = 0.2  # shorter bursts are not an utterance
-END_OF_TURN_S = 0.4  # this much quiet after speech ends a caller's turn
-
-
-class TurnTimer:
-    """Finds the caller's turns and the assistant's answers on the recording's timeline."""
-
-    def __init__(self, rate: int = SAMPLE_RATE) -> None:
-        self.rate = rate
-        self.turns: list[dict[str, float]] = []
-        self._speech = [_Runs(rate), _Runs(rate)]
-        self._waiting_ends: list[int] = []  # caller turn ends without an answer yet
-        self._onsets: list[int] = []  # assistant answer starts not matched yet
-
-    def add(self, side: int, at: int, frame: np.ndarray) -> None:
-        loud = rms_dbfs(frame) > SPEECH_DBFS
-        runs = self._speech[side]
-        if side == CALLER:
-            ended = runs.push(at, frame.size, loud)
-            if ended is not None:
-                self._waiting_ends.append(ended)
-        elif runs.onset(at, frame.size, loud):
-            self._onsets.append(at)
-        self._match()
-
-    def _match(self) -> None:
-        while self._waiting_ends and self._onsets:
-            end = self._waiting_ends[0]
-            later = [onset for onset in self._onsets if onset >= end]
-            if not later:
-                self._onsets.clear()
-                return
-            answer = later[0]
-            self._onsets = [onset for onset in self._onsets if onset > answer]
-            self._waiting_ends.pop(0)
-            self.turns.append({"user_stopped_s": round(end / self.rate, 3),
-                               "assistant_started_s": round(answer / self.rate, 3),
-                               "response_ms": round((answer - end) * 1000 / self.rate)})
-
-
-class _Runs:
-    """Speech runs of one side: an utterance is MIN_SPEECH_S of speech, ended by END_OF_TURN_S of quiet."""
-
-    def __init__(self, rate: int) -> None:
-        self._rate = rate
-        self._start: int | None = None
-        self._last_loud_end: int | None = None
-
-    def push(self, at: int, size: int, loud: bool) -> int | None:
-        """The end of an utterance (a sample) once its quiet has lasted END_OF_TURN_S, else None."""
-        if loud:
-            if self._start is None:
-                self._start = at
-            self._last_loud_end = at + size
-            return None
-        if self._start is None or self._last_loud_end is None:
-            return None
-        if at + size - self._last_loud_end < END_OF_TURN_S * self._rate:
-            return None
-        long_enough = self._last_loud_end - self._start >= MIN_SPEECH_S * self._rate
-        end, self._start, self._last_loud_end = self._last_loud_end, None, None
-        return end if long_enough else None
-
-    def onset(self, at: int, size: int, loud: bool) -> bool:
-        """True for the first loud frame after END_OF_TURN_S of quiet (or ever)."""
-        quiet_before = self._last_loud_end is None or at - self._last_loud_end >= END_OF_TURN_S * self._rate
-        if loud:
-            self._last_loud_end = at + size
-        return loud and quiet_before
-
+from wespoke_tui.session_turns import TurnTimer
 
 class CallRecording:
     """One recording of one call; `close()` writes the last of it."""
@@ -136,11 +65,11 @@ class CallRecording:
 
     def caller(self, frame: np.ndarray, heard_at: float) -> None:
         at = self.timeline.add(CALLER, frame, heard_at)
-        self.turns.add(CALLER, at, frame)
+        self.turns.add(CALLER, at, frame.size, rms_dbfs(frame))
 
     def assistant(self, frame: np.ndarray, heard_at: float) -> None:
         at = self.timeline.add(ASSISTANT, frame, heard_at)
-        self.turns.add(ASSISTANT, at, frame)
+        self.turns.add(ASSISTANT, at, frame.size, rms_dbfs(frame))
 
     # ---- the transcript
 

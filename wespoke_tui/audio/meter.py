@@ -67,6 +67,7 @@ class LevelMeter:
         self._steps: dict[int, tuple[float, float, float]] = {}
         self._power = 0.0
         self._peak = SILENCE_DBFS
+        self.last_frame_dbfs = SILENCE_DBFS
         self._held_s = 0.0
 
     def _step(self, samples: int) -> tuple[float, float, float]:
@@ -86,6 +87,7 @@ class LevelMeter:
         attack, release, seconds = self._step(frame.size)
         power = mean_square(frame)
         level = power_to_dbfs(power)
+        self.last_frame_dbfs = level  # unsmoothed, for whoever needs this frame's own level
         self._power += (attack if power > self._power else release) * (power - self._power)
         if level >= self._peak:
             self._peak = level

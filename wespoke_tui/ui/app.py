@@ -33,6 +33,7 @@ from wespoke_tui.events import (
     CallController,
     CallEnding,
     CallEvent,
+    CallQuality,
     CallRecordDeleted,
     CallStarted,
     CallState,
@@ -68,6 +69,7 @@ from wespoke_tui.ui.screens.setup import SetupResult, SetupScreen
 from wespoke_tui.ui.widgets.call_button import CallButton
 from wespoke_tui.ui.widgets.message_input import MessageInput
 from wespoke_tui.ui.widgets.mic_toggle import MicToggle
+from wespoke_tui.ui.widgets.quality_panel import QualityPanel
 from wespoke_tui.ui.widgets.status_bar import CallStatus, StatusBar
 from wespoke_tui.ui.widgets.transcript import Transcript
 from wespoke_tui.ui.widgets.volume_meter import MutedSpeechDetector, VolumeMeter
@@ -97,6 +99,7 @@ class WespokeApp(App[int]):
         Binding("d", "devices", "Devices", id="devices"),
         Binding("x", "delete_record", "Delete record", id="delete_record"),
         Binding("r", "toggle_recording", "Record", id="record"),
+        Binding("s", "toggle_quality", "Quality", id="quality"),
         Binding("t", "switch_mode", "Chat/Voice", id="switch_mode"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -109,6 +112,7 @@ class WespokeApp(App[int]):
     status: var[CallStatus] = var(CallStatus, init=False)
     muted_talking: var[bool] = var(False, init=False)
     chat_mode: var[bool] = var(False, init=False)  # a text chat: no meters, no mic, the input focused
+    show_quality: var[bool] = var(False, init=False)
 
     def __init__(
         self,
@@ -158,6 +162,7 @@ class WespokeApp(App[int]):
                 yield Label(t("meter.muted_hint"), id="muted-hint")
         yield Label("", id="call-banner")
         yield StatusBar(t, id="status-bar")
+        yield QualityPanel(t, id="quality-panel")
         yield Transcript(t("transcript.empty"), id="transcript")
         message_input = MessageInput(t.lang, placeholder=t("input.placeholder"), id="message-input")
         message_input.cursor_blink = self._cursor_blink
@@ -169,6 +174,7 @@ class WespokeApp(App[int]):
         self.watch_muted_talking(False)
         self.chat_mode = self.settings.chat
         self.watch_chat_mode(self.chat_mode)
+        self.watch_show_quality(False)
         self.set_interval(1.0, self._tick_duration)
         self._install_signal_handlers()
         if self.settings.demo or (self.settings.api_key and self.settings.assistant_id):
@@ -212,10 +218,15 @@ class WespokeApp(App[int]):
     def watch_muted_talking(self, talking: bool) -> None:
         self.query_one("#muted-hint").display = talking and not self.chat_mode
 
+    def watch_show_quality(self, shown: bool) -> None:
+        self.query_one(QualityPanel).display = shown
+
     def watch_chat_mode(self, chat: bool) -> None:
         t = self.texts
         for voice_only in ("#meters", "#mic-toggle"):
             self.query_one(voice_only).display = not chat
+        if chat:
+            self.show_quality = False
         self.query_one(CallButton).chat = chat
         self.query_one(Transcript).set_placeholder(t("chat.empty" if chat else "transcript.empty"))
         message_input = self.query_one(MessageInput)
@@ -243,6 +254,8 @@ class WespokeApp(App[int]):
             return self._record_deletable()
         if action in ("toggle_mute", "devices"):
             return not self.chat_mode  # a chat has no microphone or speaker
+        if action == "toggle_quality":
+            return not self.chat_mode
         if action == "toggle_recording":  # hidden outside a voice call: there is nothing to record
             return not self.chat_mode and (state is CallState.CONNECTED or self.status.recording)
         if action == "switch_mode":
@@ -307,6 +320,10 @@ class WespokeApp(App[int]):
                 self._update(reconnect_attempt=attempt, reconnect_max=max_attempts)
             case RateLimitInfo(remaining=remaining, limit=limit):
                 self._update(rate_remaining=remaining, rate_limit=limit)
+            case CallQuality(level=level):
+                self.query_one(QualityPanel).quality = event
+                if level is not self.status.quality:
+                    self._update(quality=level)
             case RecordingChanged(active=active, path=path):
                 self._update(recording=active)
                 if path is not None:
@@ -328,7 +345,8 @@ class WespokeApp(App[int]):
             self._toasted_error = None
             self._record_deleted = False
             self._update(state=state, call_id=None, error=None, latency_ms=None, agent_state=None,
-                         duration_s=None, reconnect_attempt=0)
+                         duration_s=None, reconnect_attempt=0, quality=None)
+            self.query_one(QualityPanel).quality = None
             return
         if state is CallState.CONNECTED:
             if event.previous is CallState.RECONNECTING:
@@ -473,6 +491,10 @@ class WespokeApp(App[int]):
             await controller.send_text(text)
         except CallError as error:
             self._show_error(error)
+
+    def action_toggle_quality(self) -> None:
+        if self.check_action("toggle_quality", ()) is True:
+            self.show_quality = not self.show_quality
 
     def action_toggle_recording(self) -> None:
         if self.check_action("toggle_recording", ()) is True:

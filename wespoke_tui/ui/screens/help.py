@@ -19,6 +19,7 @@ KEYS: list[tuple[str, str]] = [
     ("d", "help.devices"),
     ("x", "help.delete_record"),
     ("r", "help.record"),
+    ("s", "help.quality"),
     ("t", "help.switch_mode"),
     ("?", "help.help"),
     ("q", "help.quit"),

@@ -10,8 +10,9 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from wespoke_tui.events import AgentState, CallState
+from wespoke_tui.events import AgentState, CallState, QualityLevel
 from wespoke_tui.i18n import Texts
+from wespoke_tui.ui.widgets.quality_panel import level_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class CallStatus:
     error: str | None = None
     chat: bool = False  # a text chat: its own state words, no microphone
     recording: bool = False
+    quality: QualityLevel | None = None
 
 
 def format_duration(seconds: float | None) -> str:
@@ -81,6 +83,7 @@ class StatusBar(Widget):
             [(t("status.assistant"), s.assistant_name or none), (t("status.agent"), agent), *mic],
             [(t("status.latency"), latency), (t("status.rate_limit"), rate)],
         ]
+        quality = level_text(s.quality, t) if s.quality is not None else None
         grid = Table.grid(padding=(0, 3))
         for _ in range(3):
             grid.add_column(no_wrap=True)
@@ -88,6 +91,8 @@ class StatusBar(Widget):
         grid.add_column(no_wrap=True)
         for index, row in enumerate(fields):
             cells = [Text.assemble((f"{label}: ", "dim"), (value, "bold")) for label, value in row]
+            if index == 2 and quality is not None:  # amber and red when the quality drops
+                cells.append(Text.assemble((f"{t('status.quality')}: ", "dim"), quality))
             marker = Text(t("status.recording"), style="bold red") if index == 0 and s.recording else Text("")
             grid.add_row(*cells, *([Text("")] * (3 - len(cells))), marker)
         if not s.error:
