@@ -23,7 +23,7 @@ SESSION = ("wespoke_tui.session", "wespoke_tui.session_audio", "wespoke_tui.sess
            "wespoke_tui.session_recording", "wespoke_tui.session_room", "wespoke_tui.session_stream",
            "wespoke_tui.session_turns", "wespoke_tui.session_quality")
 ENTRY_POINTS = ("wespoke_tui.cli", "wespoke_tui.__main__")
-RUNNERS = ("wespoke_tui.headless", "wespoke_tui.headless_report", *ENTRY_POINTS)
+RUNNERS = ("wespoke_tui.headless", "wespoke_tui.headless_report", "wespoke_tui.scenario", *ENTRY_POINTS)
 # The conversations the runners drive, beside the session: the factory, the chat, the demo.
 CONTROLLERS = ("wespoke_tui.controllers", "wespoke_tui.demo")
 UI = ("wespoke_tui.ui",)

@@ -17,6 +17,7 @@ from pathlib import Path
 from wespoke_tui.config import (
     CMD_DEVICES,
     CMD_HEADLESS,
+    CMD_TEST,
     PROG,
     ConfigError,
     HeadlessOptions,
@@ -43,6 +44,18 @@ def _dispatch(command: str, settings: Settings, options: HeadlessOptions) -> int
         from wespoke_tui.headless import run_headless
 
         return run_headless(settings, options)
+    if command == CMD_TEST:
+        from wespoke_tui.scenario.model import ScenarioError, load_scenario
+
+        assert options.scenario is not None
+        try:  # the whole file is checked before any call is made
+            scenario = load_scenario(options.scenario)
+        except ScenarioError as exc:
+            where = f"{exc.path}:{exc.line}" if exc.line else str(exc.path)
+            raise ConfigError(where, exc.message) from None
+        from wespoke_tui.scenario.command import run_tests
+
+        return run_tests(settings, options, scenario)
     if command == CMD_DEVICES:
         from wespoke_tui.audio.devices import print_devices
 

@@ -31,6 +31,8 @@ PROG = "wespoke-tui"
 CMD_TUI = "tui"
 CMD_HEADLESS = "headless"
 CMD_DEVICES = "devices"
+CMD_TEST = "test"
+MAX_PARALLEL = 8
 
 LANGS = ("tr", "en")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -58,6 +60,12 @@ class HeadlessOptions:
     transcript: Path | None = None
     duration: float | None = None
     json: bool = False  # JSON records on stdout instead of text lines
+    # `wespoke-tui test`
+    scenario: Path | None = None
+    junit: Path | None = None
+    report_json: Path | None = None
+    repeat: int = 1
+    parallel: int = 1
 
 
 # --------------------------------------------------------------------------- options table
@@ -148,6 +156,8 @@ commands:
                          with --no-tui: a headless call on WAV files or sound devices
   chat                   open the app in text chat and start it at once;
                          with --no-tui: a chat on stdin and stdout (one message a line)
+  test SCENARIO.toml     run a scenario: scripted multi-turn calls, each answer
+                         checked and timed; --junit and --json reports for CI
   devices                list sound devices
 
 Every option works before or after the command. Settings come from flags, then
@@ -254,6 +264,20 @@ def build_parser() -> argparse.ArgumentParser:
     chat_headless.add_argument("--json", action="store_true", default=None,
                                help="Print those records on stdout instead of text lines.")
     chat_headless.add_argument("--duration", metavar="S", help="End the chat after S seconds.")
+    test = commands.add_parser(
+        "test", help="run a scenario file against the assistant", allow_abbrev=False,
+        description="Run a scenario (TOML): each turn says a text (espeak-ng), a WAV or types a "
+                    "text, waits for the answer, checks it and times it. Exit status 0 only when "
+                    "every check passed.",
+    )
+    _add_common_options(test, _SUB)
+    test.add_argument("scenario", metavar="SCENARIO.toml", type=Path, help="the scenario file")
+    test.add_argument("--junit", metavar="REPORT.xml", type=Path, help="Write a JUnit XML report here.")
+    test.add_argument("--json", dest="report_json", metavar="REPORT.json", type=Path,
+                      help="Write a JSON report here.")
+    test.add_argument("--repeat", metavar="N", default="1", help="Run the scenario N times (default 1).")
+    test.add_argument("--parallel", metavar="N", default="1",
+                      help=f"Run up to N calls at once (1-{MAX_PARALLEL}; each call uses credits).")
     devices = commands.add_parser("devices", help="list sound devices", allow_abbrev=False,
                                   description="List the sound devices.")
     _add_common_options(devices, _SUB)
@@ -686,6 +710,27 @@ def _headless_options(ns: argparse.Namespace, headless: bool) -> HeadlessOptions
                            json=bool(getattr(ns, "json", None)))
 
 
+def _count(value: str, option: str, high: int) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise ConfigError(option, f"'{value}' is not a whole number") from None
+    if not 1 <= count <= high:
+        raise ConfigError(option, f"{count} must be from 1 to {high}")
+    return count
+
+
+def _test_options(ns: argparse.Namespace) -> HeadlessOptions:
+    scenario: Path = ns.scenario
+    if not scenario.is_file():
+        raise ConfigError(str(scenario), "no such scenario file")
+    for option, out in (("--junit", ns.junit), ("--json", ns.report_json)):
+        if out is not None and not out.parent.is_dir():
+            raise ConfigError(option, f"{out}: folder {out.parent} does not exist")
+    return HeadlessOptions(scenario=scenario, junit=ns.junit, report_json=ns.report_json,
+                           repeat=_count(ns.repeat, "--repeat", 1000), parallel=_count(ns.parallel, "--parallel", MAX_PARALLEL))
+
+
 def load_settings(argv: Sequence[str], env: Mapping[str, str] | None = None
                   ) -> tuple[str, Settings, HeadlessOptions]:
     """Parse and validate; returns (CMD_TUI | CMD_HEADLESS | CMD_DEVICES, settings, options).
@@ -698,7 +743,8 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str] | None = None
     subcommand = getattr(ns, "command", None)
     headless = subcommand in ("call", "chat") and bool(getattr(ns, "no_tui", False))
     command = {None: CMD_TUI, "call": CMD_HEADLESS if headless else CMD_TUI,
-               "chat": CMD_HEADLESS if headless else CMD_TUI, "devices": CMD_DEVICES}[subcommand]
+               "chat": CMD_HEADLESS if headless else CMD_TUI, "devices": CMD_DEVICES,
+               "test": CMD_TEST}[subcommand]
 
     if "config" in flags:
         config_path, required = Path(flags["config"]).expanduser(), True
@@ -746,14 +792,16 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str] | None = None
         settings.record_dir = default_recordings_dir(env)
     settings.mic_consent_given = bool(src.file.get("mic_consent_given", False))
 
-    options = _headless_options(ns, command == CMD_HEADLESS)
+    options = _test_options(ns) if command == CMD_TEST else _headless_options(ns, command == CMD_HEADLESS)
     if command == CMD_HEADLESS and settings.chat:
         for flag, given in (("--input-wav", options.input_wav), ("--output-wav", options.output_wav)):
             if given is not None:
                 raise ConfigError(flag, "a text chat has no audio (leave out --chat, or use 'call')")
         if "record" in src.flags:
             raise ConfigError("--record", "a text chat is not recorded; --transcript FILE keeps it")
-    if command == CMD_HEADLESS and not settings.demo:
+    if command == CMD_TEST and settings.demo:
+        raise ConfigError("--demo", "a scenario tests an assistant: give --api-key and --assistant-id")
+    if command in (CMD_HEADLESS, CMD_TEST) and not settings.demo:
         # The TUI asks for these on its setup screen; a headless call cannot.
         if not settings.api_key:
             raise ConfigError("--api-key", f"a {'chat' if settings.chat else 'call'} needs an embed "
