@@ -45,6 +45,7 @@ def as_json(results: list[RunResult]) -> dict[str, Any]:
             "turn": turn.turn.number, "action": turn.turn.action, "input": turn.turn.text or str(turn.turn.wav),
             "passed": turn.passed, "failures": turn.failures, "said": turn.said, "tools": turn.tools,
             "response_ms": turn.response_ms, "transcript_ms": turn.transcript_ms, "metrics": turn.metrics,
+            "ended_at": turn.ended_at, "answered_at": turn.answered_at,
             "seconds": round(turn.seconds, 3),
         }
 

@@ -158,6 +158,8 @@ class TurnResult:
     transcript_ms: float | None = None  # end of the turn → first text of the answer
     metrics: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    ended_at: float | None = None  # epoch seconds: the end of the turn (to match other logs)
+    answered_at: float | None = None  # epoch seconds: the answer's first sound at the player
 
     @property
     def passed(self) -> bool:
@@ -314,6 +316,9 @@ async def _run_turn(session: CallController, backend: ScenarioBackend, watcher: 
     result.metrics = [m for at, m in watcher.metrics if at >= began]
     loud = [t for t in backend.speaker.loud_at if t >= end]
     result.response_ms = (loud[0] - end) * 1000 if loud else None
+    to_wall = time.time() - time.monotonic()
+    result.ended_at = end + to_wall
+    result.answered_at = loud[0] + to_wall if loud else None
     after = [first for first, _ in texts if first >= end]
     result.transcript_ms = (after[0] - end) * 1000 if after else None
     result.seconds = time.monotonic() - began
