@@ -164,3 +164,17 @@ def test_record_options(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as chat:
         load_settings(["chat", "--no-tui", "--demo", "--record", str(tmp_path)], {})
     assert chat.value.option == "--record" and "--transcript" in chat.value.message
+
+
+def test_a_turn_is_timed_only_to_an_answer_before_the_caller_speaks_again() -> None:
+    from wespoke_tui.session_turns import TurnTimer
+
+    turns = TurnTimer()
+    loud, quiet = -20.0, -90.0
+    # Turn 1 (0-1 s) gets no answer; turn 2 (2-3 s) is answered at 3.5 s.
+    for n in range(250):
+        at = n * FRAME
+        speaking = n < 50 or 100 <= n < 150
+        turns.add(CALLER, at, FRAME, loud if speaking else quiet)
+        turns.add(ASSISTANT, at, FRAME, loud if 175 <= n < 200 else quiet)
+    assert [(t["user_stopped_s"], t["response_ms"]) for t in turns.turns] == [(3.0, 500)]

@@ -101,13 +101,15 @@ class CallRecording:
 
     # ---- keeping it
 
-    def flush(self) -> None:
+    def flush(self, *, summary: bool = True) -> None:
+        """Write what has settled; `summary` False leaves the summary file for the next one."""
         if self.closed:
             return
         self.timeline.flush()
         self._jsonl.flush()
         self._txt.flush()
-        self._write_summary()
+        if summary:
+            self._write_summary()
 
     def close(self) -> None:
         if self.closed:
@@ -196,7 +198,7 @@ class CallRecorder:
             self._guard(self.recording.caller, np.zeros_like(frame) if muted else frame, heard_at)
             if now - self._flushed_at >= FLUSH_INTERVAL_S and self.recording is not None:
                 self._flushed_at = now
-                self._guard(self.recording.flush)
+                self._guard(lambda: self.recording.flush(summary=False) if self.recording else None)
 
     def speaker(self, frame: np.ndarray, delay_s: float) -> None:
         """An assistant frame handed to the speaker now, heard `delay_s` from now."""

@@ -10,6 +10,7 @@ from wespoke_tui.audio.recording import ASSISTANT, CALLER
 SPEECH_DBFS = -40.0  # a frame louder than this is speech (the rig's and a quiet room's floor is far below)
 MIN_SPEECH_S = 0.2  # shorter bursts are not an utterance
 END_OF_TURN_S = 0.4  # this much quiet after speech ends a caller's turn
+MAX_PENDING_ONSETS = 8
 
 
 class TurnTimer:
@@ -30,11 +31,15 @@ class TurnTimer:
         loud = dbfs > SPEECH_DBFS
         runs = self._speech[side]
         if side == CALLER:
+            if loud and runs.idle:
+                self._waiting_ends.clear()  # the caller speaks again: a turn still unanswered stays so
             ended = runs.push(at, size, loud)
             if ended is not None:
                 self._waiting_ends.append(ended)
         elif runs.onset(at, size, loud):
-            self._onsets.append(at)
+            # Kept a little while (a caller's turn is known to have ended only END_OF_TURN_S
+            # after it did, and a quick answer may start before that), but not for a whole call.
+            self._onsets = [*self._onsets[-(MAX_PENDING_ONSETS - 1):], at]
         self._match()
 
     def _match(self) -> None:
@@ -61,6 +66,11 @@ class _Runs:
         self._rate = rate
         self._start: int | None = None
         self._last_loud_end: int | None = None
+
+    @property
+    def idle(self) -> bool:
+        """No utterance under way."""
+        return self._start is None
 
     def push(self, at: int, size: int, loud: bool) -> int | None:
         """The end of an utterance (a sample) once its quiet has lasted END_OF_TURN_S, else None."""
