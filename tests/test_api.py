@@ -255,7 +255,7 @@ async def test_chat_start_stream_and_end(wespoke_server: TestWespokeServer) -> N
     assert record.ended and record.origin == ORIGIN and record.metadata == {"userId": "u7"}
     assert [(m["role"], m["content"]) for m in record.messages[1:]] == [
         ("user", "Kargo ne zaman gelir?"), ("assistant", "You said: Kargo ne zaman gelir?")]
-    assert after_end.code == errors.ASSISTANT_NOT_FOUND and after_end.status == 404
+    assert after_end.code == errors.CHAT_ENDED and after_end.status == 404  # the chat, not the assistant, is gone
 
 
 SSE_BODY = (

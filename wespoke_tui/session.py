@@ -531,13 +531,15 @@ class CallSession(RoomEvents):
             )
 
     async def _report_quality(self, call: CallParts, counters: dict[str, float]) -> None:
-        if call.room is None:
+        if call.room is None or call.hangup.is_set():
             return
         try:
             stats = await asyncio.wait_for(call.room.get_rtc_stats(), QUALITY_STATS_TIMEOUT_S)
         except Exception:  # a room going away, a slow FFI: the next second tries again
             log.debug("call statistics unavailable", exc_info=True)
             return
+        if call.hangup.is_set() or not (stats.publisher_stats or stats.subscriber_stats):
+            return  # a room being left has no figures to show, only zeros
         self._emit(self._quality.sample(list(stats.publisher_stats), list(stats.subscriber_stats), counters,
                                         self._response.last_ms))
 
