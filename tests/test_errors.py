@@ -67,6 +67,14 @@ EXPECTED_USER_MESSAGES = {
         "Bağlantı kesildi. Lütfen aramayı yeniden başlatın.",
         "The connection was lost. Please start the call again.",
     ),
+    errors.CHAT_ENDED: (
+        "Sohbet sunucuda sona erdi. Yeni bir sohbet başlatın.",
+        "The chat has ended on the server. Start a new chat.",
+    ),
+    errors.RECORDING_ERROR: (
+        "Kayıt yazılamadı; kayıt durdu, arama sürüyor. Klasörü ve boş alanı kontrol edin.",
+        "The recording could not be written; it stopped, the call goes on. Check the folder and free space.",
+    ),
 }
 
 STATUS_TABLE = [
