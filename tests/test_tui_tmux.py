@@ -136,7 +136,7 @@ def test_call_against_the_local_stack(wespoke_stack, sound_rig: PulseRig, termin
         term.wait_for("State: Connected", timeout=20)
     except AssertionError:
         raise AssertionError(term.screen() + log.read_text()[-3000:]) from None
-    assert "Assistant: Test Assistant" in term.screen()
+    term.wait_for("Assistant: Test Assistant", timeout=10)  # one capture can catch a repaint half done
     assistant = wespoke_stack.assistants[-1]
     assistant.wait_for("user_track_subscribed", timeout=15)
     assistant.wait_for("greeting_start", timeout=15)
