@@ -45,8 +45,8 @@ from wespoke_tui.events import (
     StateChanged,
     VOICE,
 )
-from wespoke_tui.session_audio import TrackMixer
 from wespoke_tui.i18n import Texts
+from wespoke_tui.session_audio import TrackMixer
 from wespoke_tui.session_quality import QualityMonitor
 from wespoke_tui.session_recording import CallRecorder
 from wespoke_tui.session_turns import ResponseTimer
@@ -472,8 +472,9 @@ class CallSession(RoomEvents):
             self._recorder.speaker(frame, delay_s)
         call.output.write(frame)
         self._assistant_meter.update(frame)
-        self._response.assistant(frame.size, self._assistant_meter.last_frame_dbfs, time.monotonic() + delay_s)
-        if not self._mic_is_levels_clock and self._levels_limiter.ready(time.monotonic()):
+        now = time.monotonic()
+        self._response.assistant(frame.size, self._assistant_meter.last_frame_dbfs, now + delay_s)
+        if not self._mic_is_levels_clock and self._levels_limiter.ready(now):
             self._emit_levels()  # listen-only: the assistant's frames are the meters' clock
 
     def _emit_levels(self, mic: Level | None = None) -> None:
@@ -518,7 +519,6 @@ class CallSession(RoomEvents):
                 continue
             log.debug("audio health: %s", counters)
             self._recorder.tick(counters)
-            await self._report_quality(call, counters)
             self._emit(
                 AudioHealth(
                     playback_underruns=int(counters.get("playback_underruns", 0)),
@@ -529,6 +529,7 @@ class CallSession(RoomEvents):
                     playback_queue_ms=float(counters.get("playback_queue_ms", 0.0)),
                 )
             )
+            await self._report_quality(call, counters)
 
     async def _report_quality(self, call: CallParts, counters: dict[str, float]) -> None:
         if call.room is None or call.hangup.is_set():
