@@ -85,16 +85,19 @@ class StatusBar(Widget):
         ]
         quality = level_text(s.quality, t) if s.quality is not None else None
         grid = Table.grid(padding=(0, 3))
-        for _ in range(3):
+        # A fourth column only while recording, beside the state: it must never go unnoticed, and
+        # when there is none the three columns keep the whole width.
+        columns = 4 if s.recording else 3
+        for _ in range(columns):
             grid.add_column(no_wrap=True)
-        # The recording marker sits on the state's row: recording must never go unnoticed.
-        grid.add_column(no_wrap=True)
         for index, row in enumerate(fields):
             cells = [Text.assemble((f"{label}: ", "dim"), (value, "bold")) for label, value in row]
             if index == 2 and quality is not None:  # amber and red when the quality drops
                 cells.append(Text.assemble((f"{t('status.quality')}: ", "dim"), quality))
-            marker = Text(t("status.recording"), style="bold red") if index == 0 and s.recording else Text("")
-            grid.add_row(*cells, *([Text("")] * (3 - len(cells))), marker)
+            if s.recording:
+                cells += [Text("")] * (3 - len(cells))
+                cells.append(Text(t("status.recording"), style="bold red") if index == 0 else Text(""))
+            grid.add_row(*cells)
         if not s.error:
             return grid
         return Group(grid, Text.assemble((f"{t('status.error')}: ", "bold red"), (s.error, "red")))
