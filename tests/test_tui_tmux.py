@@ -27,8 +27,13 @@ class Terminal:
         assert tmux, "tmux is required (scripts/setup-and-test.sh installs it)"
         self._base = [tmux, "-S", str(tmp / "tmux.sock")]
         env_args = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
+        # The server's environment is os.environ as Python sees it, given explicitly: inherited, it
+        # is the C one, where GNU readline (imported by some library in this process) has put
+        # COLUMNS=80 and LINES=24, and the app in the 110×34 pane then lays itself out at 80×24.
+        server_env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         subprocess.run([*self._base, "-f", "/dev/null", "new-session", "-d", "-s", "app",
-                        "-x", str(COLUMNS), "-y", str(ROWS), *env_args, *command], check=True, timeout=10)
+                        "-x", str(COLUMNS), "-y", str(ROWS), *env_args, *command], check=True, timeout=10,
+                       env=server_env)
         # Keep the pane after the command exits, so we can read its final screen.
         self.tmux("set-option", "-t", "app", "remain-on-exit", "on")
 
