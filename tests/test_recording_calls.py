@@ -183,4 +183,6 @@ async def test_on_the_sound_devices_the_two_sides_are_aligned_as_heard(wespoke_s
     print(f"round trip as heard on the rig: {[round(d) for d in reference]} ms; "
           f"in the recording: {[round(d) for d in recorded]} ms")
     assert len(reference) >= 3 and len(recorded) >= 3, (reference, recorded)
-    assert abs(float(np.median(recorded)) - float(np.median(reference))) < 20
+    # Click by click: each round trip heard at the speaker is in the recording within 20 ms (the
+    # two lists may each miss a click the other found, so each is matched to its nearest).
+    assert all(min(abs(heard - kept) for kept in recorded) < 20 for heard in reference), (reference, recorded)
