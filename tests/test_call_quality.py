@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from livekit.rtc import stats
 
 from tests.test_session import Recorder, make_settings
 from wespoke_tui.audio.wav import WavBackend, write_wav_48k_mono
 from wespoke_tui.events import CallQuality, CallState, QualityLevel
 from wespoke_tui.session import CallSession
-from wespoke_tui.session_quality import rate
+from wespoke_tui.session_quality import QualityMonitor, rate
 
 RATE = 48_000
 
@@ -82,3 +83,23 @@ def test_the_thresholds_rate_the_worst_figure() -> None:
     assert rate(CallQuality(QualityLevel.GOOD, jitter_ms=31)) is QualityLevel.FAIR
     assert rate(CallQuality(QualityLevel.GOOD, underruns=1)) is QualityLevel.FAIR
     assert rate(CallQuality(QualityLevel.GOOD, underruns=4)) is QualityLevel.POOR
+
+
+def _candidate_pair(**fields: float) -> stats.RtcStats:
+    report = stats.RtcStats()
+    report.candidate_pair.candidate_pair.CopyFrom(stats.CandidatePairStats(**fields))
+    return report
+
+
+def test_a_round_trip_below_the_stats_resolution_is_a_measured_zero() -> None:
+    monitor = QualityMonitor()
+    loopback = _candidate_pair(nominated=True, responses_received=4, current_round_trip_time=0.0, total_round_trip_time=0.0)
+    assert monitor.sample([loopback], [], {}, None).rtt_ms == 0.0
+    unanswered = _candidate_pair(nominated=True, responses_received=0, current_round_trip_time=0.0)
+    assert monitor.sample([unanswered], [], {}, None).rtt_ms is None
+    not_in_use = _candidate_pair(nominated=False, responses_received=9, current_round_trip_time=0.05)
+    assert monitor.sample([not_in_use], [], {}, None).rtt_ms is None
+    averaged = _candidate_pair(nominated=True, responses_received=4, current_round_trip_time=0.0, total_round_trip_time=0.08)
+    assert monitor.sample([averaged], [], {}, None).rtt_ms == pytest.approx(20.0)
+    current = _candidate_pair(nominated=True, responses_received=4, current_round_trip_time=0.031)
+    assert monitor.sample([current], [], {}, None).rtt_ms == pytest.approx(31.0)

@@ -114,8 +114,14 @@ class QualityMonitor:
 
 
 def _pair_rtt_ms(stats: Any) -> list[float]:
+    """The nominated pair's RTT once a STUN check has been answered. On loopback the RTT is below
+    the stats' 1 ms resolution and reads 0.0, which is a measurement, not a missing one."""
     pair = stats.candidate_pair.candidate_pair
-    return [pair.current_round_trip_time * 1000] if pair.nominated and pair.current_round_trip_time > 0 else []
+    if not pair.nominated or pair.responses_received == 0:
+        return []
+    if pair.current_round_trip_time > 0:
+        return [pair.current_round_trip_time * 1000]
+    return [pair.total_round_trip_time / pair.responses_received * 1000]
 
 
 def _fields(quality: CallQuality) -> dict[str, Any]:
