@@ -1,4 +1,4 @@
-"""The resolved settings of one run. `config.py` builds them from flags, env, file and defaults."""
+"""The resolved settings of one run. `config/` builds them from flags, env, file and defaults."""
 
 from __future__ import annotations
 
