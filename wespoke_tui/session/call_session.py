@@ -29,6 +29,7 @@ from livekit import rtc
 from wespoke_tui.api import CallToken, WespokeClient
 from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend
 from wespoke_tui.audio.meter import METER_HZ, Level, LevelMeter, RateLimiter
+from wespoke_tui.audio.mixing import TrackMixer
 from wespoke_tui.errors import CONNECTION_ERROR, MICROPHONE_ERROR, SPEAKER_ERROR, UNKNOWN_ERROR, CallError
 from wespoke_tui.events import (
     AssistantLevel,
@@ -46,11 +47,10 @@ from wespoke_tui.events import (
     VOICE,
 )
 from wespoke_tui.i18n import Texts
-from wespoke_tui.session_audio import TrackMixer
-from wespoke_tui.session_quality import QualityMonitor
-from wespoke_tui.session_recording import CallRecorder
-from wespoke_tui.session_turns import ResponseTimer
-from wespoke_tui.session_call import (
+from wespoke_tui.session.quality import QualityMonitor
+from wespoke_tui.session.recording import CallRecorder
+from wespoke_tui.session.turns import ResponseTimer
+from wespoke_tui.session.parts import (
     CONNECT_ATTEMPTS,
     CONNECT_BACKOFF,
     CONNECT_BASE_DELAY_S,
@@ -73,12 +73,12 @@ from wespoke_tui.session_call import (
     register_secret,
     scrub_token,
 )
-from wespoke_tui.session_data import DataHandler
-from wespoke_tui.session_room import RoomEvents
-from wespoke_tui.session_stream import EventStream
+from wespoke_tui.session.data import DataHandler
+from wespoke_tui.session.room_events import RoomEvents
+from wespoke_tui.session.stream import EventStream
 from wespoke_tui.settings import Settings
 
-log = logging.getLogger("wespoke_tui.session")
+log = logging.getLogger(__name__)
 
 # How long after the microphone's publish a hang-up still waits for the server to finish
 # answering it (`_let_publish_settle`); past that the Leave goes at once. Measured on loopback:

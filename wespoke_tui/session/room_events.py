@@ -19,9 +19,9 @@ from wespoke_tui.events import (
     CallState,
     ReconnectAttempt,
 )
-from wespoke_tui.session_call import CONNECT_ATTEMPTS, CONNECT_BACKOFF, CallParts, is_assistant, reconnect_schedule
+from wespoke_tui.session.parts import CONNECT_ATTEMPTS, CONNECT_BACKOFF, CallParts, is_assistant, reconnect_schedule
 
-log = logging.getLogger("wespoke_tui.session")
+log = logging.getLogger(__name__)
 
 AGENT_SESSION_TOPIC = "lk.agent.session"
 
