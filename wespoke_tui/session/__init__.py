@@ -1,7 +1,8 @@
 """The voice call over LiveKit: `CallSession` and the parts it is made of.
 
     call_session  `CallSession`: the state machine, setup, audio paths, teardown
-    room_events   `RoomEvents`: what the room reports, turned into call events
+    room_events   `RoomEventHandler`: what the room reports, turned into call events (the
+                  session owns one, built with the callbacks it needs)
     parts         `CallParts` (what one call holds), the connect policy, small helpers
     data          `DataHandler`: data messages, transcription streams, history, typed lines
     stream        `EventStream`: the one event stream of a controller (also the chat's and demo's)
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from wespoke_tui.session.parts import CallParts
     from wespoke_tui.session.quality import QualityMonitor
     from wespoke_tui.session.recording import CallRecorder, CallRecording
+    from wespoke_tui.session.room_events import RoomEventHandler
     from wespoke_tui.session.stream import EventStream
     from wespoke_tui.session.turns import ResponseTimer, TurnTimer
 
@@ -37,6 +39,7 @@ __all__ = [
     "EventStream",
     "QualityMonitor",
     "ResponseTimer",
+    "RoomEventHandler",
     "TurnTimer",
 ]
 
@@ -47,6 +50,10 @@ def __getattr__(name: str) -> Any:
         from wespoke_tui.session.call_session import CallSession
 
         return CallSession
+    if name == "RoomEventHandler":
+        from wespoke_tui.session.room_events import RoomEventHandler
+
+        return RoomEventHandler
     if name == "CallParts":
         from wespoke_tui.session.parts import CallParts
 

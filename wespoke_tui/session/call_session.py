@@ -74,7 +74,7 @@ from wespoke_tui.session.parts import (
     scrub_token,
 )
 from wespoke_tui.session.data import DataHandler
-from wespoke_tui.session.room_events import RoomEvents
+from wespoke_tui.session.room_events import RoomEventHandler
 from wespoke_tui.session.stream import EventStream
 from wespoke_tui.settings import Settings
 
@@ -91,7 +91,7 @@ PUBLISH_UPDATES_AFTER_ANSWER_S = 0.04
 JOIN_SETTLE_S = 0.5
 
 
-class CallSession(RoomEvents):
+class CallSession:
     """The call controller over LiveKit. One call at a time; many calls in a row."""
 
     capabilities = VOICE
@@ -124,6 +124,17 @@ class CallSession(RoomEvents):
         self._recorder = CallRecorder(settings.record_dir, Texts(settings.lang), self._emit)
         self._response = ResponseTimer()
         self._quality = QualityMonitor()
+        self._room_events = RoomEventHandler(
+            lang=lambda: settings.lang,
+            state=lambda: self._state,
+            set_state=self._set_state,
+            emit=self._emit,
+            call_task=self._call_task,
+            spawn=self._spawn,
+            teardown=self._teardown,
+            start_playback=self._start_playback,
+            stop_playback=self._stop_playback,
+        )
 
     # ------------------------------------------------------------------ CallController
 
@@ -339,7 +350,7 @@ class CallSession(RoomEvents):
                 self._recorder.start(token.call_id or "call", token.assistant.name)
             if self._muted and token.call_id:  # muted before the call was up: the API learns now
                 self._spawn(self._tell_api_muted(token.call_id, True))
-            self._scan_participants(call)
+            self._room_events.scan_participants(call)
         except HungUp:
             await self._teardown(call, None)
         except CallError as exc:
@@ -367,7 +378,7 @@ class CallSession(RoomEvents):
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
             room = rtc.Room()
             call.token_refreshed.clear()
-            self._wire_room(call, room)
+            self._room_events.wire(call, room)
             try:
                 await room.connect(token.url, token.token, rtc.RoomOptions(auto_subscribe=True, connect_timeout=CONNECT_TIMEOUT_S))
                 call.connected_at = time.monotonic()
