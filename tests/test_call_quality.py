@@ -15,7 +15,7 @@ from tests.test_session import Recorder, make_settings
 from wespoke_tui.audio.wav import WavBackend, write_wav_48k_mono
 from wespoke_tui.events import CallQuality, CallState, QualityLevel
 from wespoke_tui.session import CallSession
-from wespoke_tui.session_quality import QualityMonitor, rate
+from wespoke_tui.session.quality import QualityMonitor, rate
 
 RATE = 48_000
 

@@ -19,9 +19,7 @@ import wespoke_tui
 PACKAGE_DIR = Path(wespoke_tui.__file__).parent
 PACKAGE = "wespoke_tui"
 
-SESSION = ("wespoke_tui.session", "wespoke_tui.session_audio", "wespoke_tui.session_call", "wespoke_tui.session_data",
-           "wespoke_tui.session_recording", "wespoke_tui.session_room", "wespoke_tui.session_stream",
-           "wespoke_tui.session_turns", "wespoke_tui.session_quality")
+SESSION = ("wespoke_tui.session",)
 ENTRY_POINTS = ("wespoke_tui.cli", "wespoke_tui.__main__")
 RUNNERS = ("wespoke_tui.headless", "wespoke_tui.headless_report", "wespoke_tui.scenario", *ENTRY_POINTS)
 # The conversations the runners drive, beside the session: the factory, the chat, the demo.

@@ -15,7 +15,7 @@ from wespoke_tui.audio.recording import ASSISTANT, CALLER, SETTLE_S, StereoTimel
 from wespoke_tui.errors import RECORDING_ERROR
 from wespoke_tui.events import ErrorEvent, RecordingChanged, ToolEvent, TranscriptItem
 from wespoke_tui.i18n import Texts
-from wespoke_tui.session_recording import CallRecorder, CallRecording
+from wespoke_tui.session.recording import CallRecorder, CallRecording
 
 RATE = 48_000
 FRAME = 960  # 20 ms
@@ -167,7 +167,7 @@ def test_record_options(tmp_path: Path) -> None:
 
 
 def test_a_turn_is_timed_only_to_an_answer_before_the_caller_speaks_again() -> None:
-    from wespoke_tui.session_turns import TurnTimer
+    from wespoke_tui.session.turns import TurnTimer
 
     turns = TurnTimer()
     loud, quiet = -20.0, -90.0

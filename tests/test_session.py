@@ -620,7 +620,7 @@ async def test_polling_fills_in_what_the_data_channel_dropped_and_typed_lines_sh
 
 
 def test_reframer_cuts_any_block_size_into_frames_of_its_size() -> None:
-    from wespoke_tui.session_audio import Reframer
+    from wespoke_tui.audio.mixing import Reframer
 
     reframer = Reframer(480)
     data = np.arange(480 * 5, dtype=np.int16)
@@ -634,7 +634,7 @@ def test_reframer_cuts_any_block_size_into_frames_of_its_size() -> None:
 
 
 def test_mixer_sums_tracks_with_clipping_on_the_first_tracks_clock() -> None:
-    from wespoke_tui.session_audio import TrackMixer
+    from wespoke_tui.audio.mixing import TrackMixer
 
     out: list[np.ndarray] = []
     mixer = TrackMixer(out.append, 480)
@@ -652,7 +652,7 @@ def test_mixer_sums_tracks_with_clipping_on_the_first_tracks_clock() -> None:
 
 async def test_event_stream_keeps_every_state_event_and_coalesces_meters() -> None:
     from wespoke_tui.events import MicLevel
-    from wespoke_tui.session_stream import EventStream
+    from wespoke_tui.session.stream import EventStream
 
     stream = EventStream()
     stream.put(StateChanged(CallState.CONNECTING, CallState.IDLE))

@@ -194,7 +194,7 @@ class QualityLevel(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CallQuality:
-    """The call's connection and audio, about once a second (`wespoke_tui.session_quality`).
+    """The call's connection and audio, about once a second (`wespoke_tui.session.quality`).
 
     None: not measured (yet). Rates and loss are over the last interval; `underruns` over the
     last `UNDERRUN_WINDOW_S` seconds.

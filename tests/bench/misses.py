@@ -14,7 +14,7 @@ from wespoke_tui.audio.capture import CAPTURE_FRAME_MS
 from wespoke_tui.audio.meter import METER_HZ
 from wespoke_tui.audio.playback import TARGET_STEP_MS
 from wespoke_tui.config import JITTER_DEFAULT_MS
-from wespoke_tui.session_call import SOURCE_QUEUE_MS, STREAM_FRAME_MS
+from wespoke_tui.session.parts import SOURCE_QUEUE_MS, STREAM_FRAME_MS
 
 SETUP_RATIO_MAX = 1.0  # × the browser's median
 TUI_CPU_BROWSER_MAX = 1.0  # × the browser's CPU

@@ -9,7 +9,7 @@ from typing import Any
 
 from wespoke_tui.errors import CallError
 from wespoke_tui.events import CallEvent, CallState, StateChanged
-from wespoke_tui.session_stream import EventStream
+from wespoke_tui.session.stream import EventStream
 
 
 class ControllerCore:

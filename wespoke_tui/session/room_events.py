@@ -16,33 +16,49 @@ from wespoke_tui.events import (
     AssistantSpeaking,
     BargeIn,
     CallEnding,
+    CallEvent,
     CallState,
     ReconnectAttempt,
 )
-from wespoke_tui.session_call import CONNECT_ATTEMPTS, CONNECT_BACKOFF, CallParts, is_assistant, reconnect_schedule
+from wespoke_tui.session.parts import CONNECT_ATTEMPTS, CONNECT_BACKOFF, CallParts, is_assistant, reconnect_schedule
 
-log = logging.getLogger("wespoke_tui.session")
+log = logging.getLogger(__name__)
 
 AGENT_SESSION_TOPIC = "lk.agent.session"
 
 
-class RoomEvents:
-    """Mixed into `CallSession`: turns what the room reports into call events."""
+class RoomEventHandler:
+    """Turns what the room reports into call events. `CallSession` owns one and builds it with
+    what it needs of the session: the call's state, the event sink, its tasks, teardown and the
+    playback of the assistant's tracks."""
 
-    # Provided by CallSession.
-    _settings: Any
-    _state: CallState
-    _emit: Callable[[Any], None]
-    _set_state: Callable[..., None]
-    _call_task: Callable[..., asyncio.Task[Any]]
-    _spawn: Callable[[Awaitable[Any]], asyncio.Task[Any]]
-    _teardown: Callable[[CallParts, CallError | None], Awaitable[None]]
-    _start_playback: Callable[[CallParts, rtc.RemoteAudioTrack], None]
-    _stop_playback: Callable[[CallParts, str], None]
+    def __init__(
+        self,
+        *,
+        lang: Callable[[], str],
+        state: Callable[[], CallState],
+        set_state: Callable[[CallState], None],
+        emit: Callable[[CallEvent], None],
+        call_task: Callable[[CallParts, Awaitable[Any], str], asyncio.Task[Any]],
+        spawn: Callable[[Awaitable[Any]], asyncio.Task[Any]],
+        teardown: Callable[[CallParts, CallError | None], Awaitable[None]],
+        start_playback: Callable[[CallParts, rtc.RemoteAudioTrack], None],
+        stop_playback: Callable[[CallParts, str], None],
+    ) -> None:
+        self._lang = lang
+        self._state = state
+        self._set_state = set_state
+        self._emit = emit
+        self._call_task = call_task
+        self._spawn = spawn
+        self._teardown = teardown
+        self._start_playback = start_playback
+        self._stop_playback = stop_playback
 
     # ------------------------------------------------------------------ room events
 
-    def _wire_room(self, call: CallParts, room: rtc.Room) -> None:
+    def wire(self, call: CallParts, room: rtc.Room) -> None:
+        """Register this handler for the room's events of `call` (each connect attempt's room)."""
         room.on("participant_connected", lambda p: self._on_participant(call, p))
         room.on("participant_metadata_changed", lambda p, *_: self._on_participant(call, p))
         room.on("track_subscribed", lambda track, pub, p: self._on_track_subscribed(call, track, p))
@@ -60,7 +76,7 @@ class RoomEvents:
         # a handler the SDK logs each stream at INFO. Closing the reader drops its chunks unread.
         room.register_byte_stream_handler(AGENT_SESSION_TOPIC, lambda reader, identity: reader.close())
 
-    def _scan_participants(self, call: CallParts) -> None:
+    def scan_participants(self, call: CallParts) -> None:
         """Catch an assistant that joined (and published) before we did."""
         if call.room is None:
             return
@@ -142,7 +158,7 @@ class RoomEvents:
     def _on_reconnecting(self, call: CallParts) -> None:
         if call.hangup.is_set() or call.done.is_set():
             return
-        if self._state == CallState.CONNECTED:
+        if self._state() == CallState.CONNECTED:
             self._set_state(CallState.RECONNECTING)
         if call.reconnect_watchdog is None or call.reconnect_watchdog.done():
             call.reconnect_attempt = 0
@@ -152,7 +168,7 @@ class RoomEvents:
         if call.reconnect_watchdog is not None:
             call.reconnect_watchdog.cancel()
             call.reconnect_watchdog = None
-        if self._state == CallState.RECONNECTING and not call.hangup.is_set():
+        if self._state() == CallState.RECONNECTING and not call.hangup.is_set():
             self._set_state(CallState.CONNECTED)
 
     async def _watch_reconnect(self, call: CallParts) -> None:
@@ -163,7 +179,7 @@ class RoomEvents:
             await asyncio.sleep(wait)
         log.warning("the room did not come back after %d attempts", CONNECT_ATTEMPTS)
         call.reconnect_watchdog = None  # this task is ending; teardown must not wait on it
-        self._spawn(self._teardown(call, CallError.of(DISCONNECTED, "reconnect gave up", lang=self._settings.lang)))
+        self._spawn(self._teardown(call, CallError.of(DISCONNECTED, "reconnect gave up", lang=self._lang())))
 
     def _on_disconnected(self, call: CallParts, reason: Any) -> None:
         if call.hangup.is_set() or call.done.is_set() or not call.setup_finished:
@@ -173,5 +189,5 @@ class RoomEvents:
         if call.call_ending_seen:
             self._spawn(self._teardown(call, None))
         else:
-            self._spawn(self._teardown(call, CallError.of(DISCONNECTED, f"room disconnected: {name}", lang=self._settings.lang)))
+            self._spawn(self._teardown(call, CallError.of(DISCONNECTED, f"room disconnected: {name}", lang=self._lang())))
 

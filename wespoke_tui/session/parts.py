@@ -14,10 +14,10 @@ from livekit import rtc
 from wespoke_tui.api import CallToken
 from wespoke_tui.audio.base import AudioInput, AudioOutput
 from wespoke_tui.errors import CallError
-from wespoke_tui.session_audio import TrackMixer
-from wespoke_tui.session_data import DataHandler
+from wespoke_tui.audio.mixing import TrackMixer
+from wespoke_tui.session.data import DataHandler
 
-log = logging.getLogger("wespoke_tui.session")
+log = logging.getLogger(__name__)
 
 MIC_TRACK_NAME = "microphone"
 # The AudioSource queue: just enough to absorb scheduling jitter; anything deeper is latency.

@@ -19,7 +19,7 @@ from wespoke_tui.agent_events import TranscriptAssembler, parse_data_message
 from wespoke_tui.api import ApiMessage
 from wespoke_tui.events import CallEvent
 
-log = logging.getLogger("wespoke_tui.session")
+log = logging.getLogger(__name__)
 
 SEGMENT_ID_ATTRIBUTE = "lk.segment_id"
 FINAL_ATTRIBUTE = "lk.transcription_final"

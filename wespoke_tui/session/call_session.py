@@ -29,6 +29,7 @@ from livekit import rtc
 from wespoke_tui.api import CallToken, WespokeClient
 from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend
 from wespoke_tui.audio.meter import METER_HZ, Level, LevelMeter, RateLimiter
+from wespoke_tui.audio.mixing import TrackMixer
 from wespoke_tui.errors import CONNECTION_ERROR, MICROPHONE_ERROR, SPEAKER_ERROR, UNKNOWN_ERROR, CallError
 from wespoke_tui.events import (
     AssistantLevel,
@@ -46,11 +47,10 @@ from wespoke_tui.events import (
     VOICE,
 )
 from wespoke_tui.i18n import Texts
-from wespoke_tui.session_audio import TrackMixer
-from wespoke_tui.session_quality import QualityMonitor
-from wespoke_tui.session_recording import CallRecorder
-from wespoke_tui.session_turns import ResponseTimer
-from wespoke_tui.session_call import (
+from wespoke_tui.session.quality import QualityMonitor
+from wespoke_tui.session.recording import CallRecorder
+from wespoke_tui.session.turns import ResponseTimer
+from wespoke_tui.session.parts import (
     CONNECT_ATTEMPTS,
     CONNECT_BACKOFF,
     CONNECT_BASE_DELAY_S,
@@ -73,12 +73,12 @@ from wespoke_tui.session_call import (
     register_secret,
     scrub_token,
 )
-from wespoke_tui.session_data import DataHandler
-from wespoke_tui.session_room import RoomEvents
-from wespoke_tui.session_stream import EventStream
+from wespoke_tui.session.data import DataHandler
+from wespoke_tui.session.room_events import RoomEventHandler
+from wespoke_tui.session.stream import EventStream
 from wespoke_tui.settings import Settings
 
-log = logging.getLogger("wespoke_tui.session")
+log = logging.getLogger(__name__)
 
 # How long after the microphone's publish a hang-up still waits for the server to finish
 # answering it (`_let_publish_settle`); past that the Leave goes at once. Measured on loopback:
@@ -91,7 +91,7 @@ PUBLISH_UPDATES_AFTER_ANSWER_S = 0.04
 JOIN_SETTLE_S = 0.5
 
 
-class CallSession(RoomEvents):
+class CallSession:
     """The call controller over LiveKit. One call at a time; many calls in a row."""
 
     capabilities = VOICE
@@ -124,6 +124,17 @@ class CallSession(RoomEvents):
         self._recorder = CallRecorder(settings.record_dir, Texts(settings.lang), self._emit)
         self._response = ResponseTimer()
         self._quality = QualityMonitor()
+        self._room_events = RoomEventHandler(
+            lang=lambda: settings.lang,
+            state=lambda: self._state,
+            set_state=self._set_state,
+            emit=self._emit,
+            call_task=self._call_task,
+            spawn=self._spawn,
+            teardown=self._teardown,
+            start_playback=self._start_playback,
+            stop_playback=self._stop_playback,
+        )
 
     # ------------------------------------------------------------------ CallController
 
@@ -339,7 +350,7 @@ class CallSession(RoomEvents):
                 self._recorder.start(token.call_id or "call", token.assistant.name)
             if self._muted and token.call_id:  # muted before the call was up: the API learns now
                 self._spawn(self._tell_api_muted(token.call_id, True))
-            self._scan_participants(call)
+            self._room_events.scan_participants(call)
         except HungUp:
             await self._teardown(call, None)
         except CallError as exc:
@@ -367,7 +378,7 @@ class CallSession(RoomEvents):
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
             room = rtc.Room()
             call.token_refreshed.clear()
-            self._wire_room(call, room)
+            self._room_events.wire(call, room)
             try:
                 await room.connect(token.url, token.token, rtc.RoomOptions(auto_subscribe=True, connect_timeout=CONNECT_TIMEOUT_S))
                 call.connected_at = time.monotonic()
