@@ -1,6 +1,6 @@
 """The assistant's side of a call's audio: re-framing remote frames and mixing several tracks.
 
-The session asks the SDK's `AudioStream` for 10 ms frames (STREAM_FRAME_MS), but a stream may
+The session asks the SDK's `AudioStream` for 20 ms frames (STREAM_FRAME_MS), but a stream may
 hand over other sizes (at its start, after a resampler change); mixing needs frames of one
 size, so every track goes through a `Reframer` to `frame_samples`.
 Several assistant tracks are summed with clipping. The first live track is the mixing clock
@@ -23,7 +23,7 @@ from wespoke_tui.audio.base import SAMPLE_RATE
 MAX_PENDING_FRAMES = 5
 
 
-MIX_FRAME_SAMPLES = SAMPLE_RATE * 10 // 1000
+MIX_FRAME_SAMPLES = SAMPLE_RATE * 20 // 1000  # the session's STREAM_FRAME_MS
 
 
 class Reframer:
