@@ -218,9 +218,6 @@ class WespokeApp(App[int]):
             return not self.chat_mode and (state is CallState.CONNECTED or self.status.recording)
         return True
 
-    def _allowed(self, action: str) -> bool:
-        return self.check_action(action, ()) is True
-
     def action_call(self) -> None:
         self.call_screen.call()
 
@@ -234,16 +231,13 @@ class WespokeApp(App[int]):
         self.call_screen.ask_delete_record()
 
     def action_toggle_quality(self) -> None:
-        if self._allowed("toggle_quality"):
-            self.call_screen.toggle_quality()
+        self.call_screen.toggle_quality()
 
     def action_toggle_recording(self) -> None:
-        if self._allowed("toggle_recording"):
-            self.call_screen.toggle_recording()
+        self.call_screen.toggle_recording()
 
     def action_switch_mode(self) -> None:
-        if self._allowed("switch_mode"):
-            self.call_screen.switch_mode()
+        self.call_screen.ask_switch_mode()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.texts))

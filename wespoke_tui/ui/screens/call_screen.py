@@ -210,7 +210,7 @@ class CallScreen(Screen[None]):
     # ----------------------------------------------------------------- intents (down)
 
     def call(self) -> None:
-        if self._app.check_action("call", ()) is not True:
+        if not self._allowed("call"):
             return
         if not self._app.settings.mic_consent_given and not self._app.chat_mode:
             self.app.push_screen(MicConsent(self.texts), self._consent_done)
@@ -295,16 +295,26 @@ class CallScreen(Screen[None]):
         except CallError as error:
             self._app.show_error(error)
 
+    def _allowed(self, action: str) -> bool:
+        """Whether the app's binding for `action` is enabled now (WespokeApp.check_action)."""
+        return self._app.check_action(action, ()) is True
+
     def toggle_quality(self) -> None:
-        self.show_quality = not self.show_quality
+        if self._allowed("toggle_quality"):
+            self.show_quality = not self.show_quality
 
     def toggle_recording(self) -> None:
-        self.set_recording(not self._app.status.recording)
+        if self._allowed("toggle_recording"):
+            self.set_recording(not self._app.status.recording)
 
     @work(exclusive=True, group="recording")
     async def set_recording(self, on: bool) -> None:
         if (controller := self._app.controller) is not None and not await controller.set_recording(on):
             self.notify(self.texts("toast.recording_unavailable"), severity="warning")
+
+    def ask_switch_mode(self) -> None:
+        if self._allowed("switch_mode"):
+            self.switch_mode()
 
     @work(exclusive=True, group="switch-mode")
     async def switch_mode(self) -> None:
