@@ -16,6 +16,7 @@ import pytest
 from wespoke_tui import __version__, cli, logs
 from wespoke_tui.config import HeadlessOptions
 from wespoke_tui.settings import Settings, mask_key
+from wespoke_tui.shutdown import ExitPolicy, leave_after_call
 
 SECRET_KEY = "pk_live_topsecretvalue7777"
 BAD_KEY = "sk_live_notawespokekey8888"
@@ -228,8 +229,11 @@ def test_dispatch_to_app_headless_and_devices(standins) -> None:
     assert cli.main(["call", "--demo"], env) == 0
     assert cli.main(["call", "--no-tui", "--demo", "--duration", "4"], env) == 0
     assert cli.main(["devices"], env) == 0
-    (f1, (s1,)), (f2, (s2,)), (f3, (s3, o3)), (f4, (s4,)) = calls
+    (f1, (s1, p1)), (f2, (s2, p2)), (f3, (s3, o3, p3)), (f4, (s4,)) = calls
     assert (f1, f2, f3, f4) == ("run_app", "run_app", "run_headless", "print_devices")
+    # The CLI owns the process's one signal and exit policy, and hands it to the runner.
+    for policy in (p1, p2, p3):
+        assert isinstance(policy, ExitPolicy) and policy.process_exit is leave_after_call
     assert not s1.call_on_start and s2.call_on_start
     assert s1.lang == "tr"
     assert o3 == HeadlessOptions(duration=4.0)

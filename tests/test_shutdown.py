@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from wespoke_tui.shutdown import GracefulShutdown, start_exit_watchdog
+from wespoke_tui.shutdown import ExitPolicy, GracefulShutdown, start_exit_watchdog
 
 
 async def test_first_signal_hangs_up_then_runs_after_and_the_second_forces_the_exit() -> None:
@@ -64,3 +64,43 @@ def test_exit_watchdog_leaves_with_the_code_once_its_time_is_up() -> None:
     assert fired.wait(2.0)
     (code, at), = left
     assert code == 130 and at - started >= 0.2
+
+
+async def test_the_policy_leaves_in_order_first_and_by_force_when_asked_again() -> None:
+    begun: list[int] = []
+    forced: list[int] = []
+    left: list[int] = []
+    policy = ExitPolicy(process_exit=left.append)
+    policy.attach(begun.append, forced.append, watchdog_s=0.2)
+    policy.install()
+    try:
+        policy.interrupt(130)  # Ctrl+C in the TUI
+        assert begun == [130] and policy.leaving and not policy.requested
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0.1)
+        assert forced == [signal.SIGTERM] and begun == [130]
+        await asyncio.sleep(0.3)
+        assert left == []  # the watchdog comes with a first signal, not with a signal that forces
+    finally:
+        policy.uninstall()
+
+
+async def test_a_first_signal_starts_the_watchdog_when_the_process_is_ours() -> None:
+    begun: list[int] = []
+    left: list[int] = []
+    policy = ExitPolicy(process_exit=left.append)
+    policy.attach(begun.append, watchdog_s=0.2)
+    policy.install()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        await asyncio.sleep(0.1)
+        assert begun == [signal.SIGINT] and policy.signal_received == signal.SIGINT
+        deadline = time.monotonic() + 2.0
+        while not left and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert left == [130]
+    finally:
+        policy.uninstall()
+    not_ours = ExitPolicy()
+    not_ours.terminal_lost = True
+    not_ours.leave_if_terminal_lost(0)  # no process_exit: nothing to do (tests own their process)

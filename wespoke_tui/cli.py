@@ -40,10 +40,14 @@ def _say_error(text: str) -> None:
 
 
 def _dispatch(command: str, settings: Settings, options: HeadlessOptions) -> int:
+    # The process's one signal and exit policy: the runner attaches its way out and installs it.
+    from wespoke_tui.shutdown import ExitPolicy, leave_after_call
+
+    exit_policy = ExitPolicy(process_exit=leave_after_call)
     if command == CMD_HEADLESS:
         from wespoke_tui.headless import run_headless
 
-        return run_headless(settings, options)
+        return run_headless(settings, options, exit_policy)
     if command == CMD_TEST:
         from wespoke_tui.scenario.model import ScenarioError, load_scenario
 
@@ -62,7 +66,7 @@ def _dispatch(command: str, settings: Settings, options: HeadlessOptions) -> int
         return print_devices(settings)
     from wespoke_tui.ui.app import run_app
 
-    return run_app(settings)
+    return run_app(settings, exit_policy)
 
 
 def _say_unexpected(exc: Exception, log_file: Path | None) -> None:

@@ -32,7 +32,7 @@ from wespoke_tui.headless_report import Reporter
 from wespoke_tui.i18n import text
 from wespoke_tui.logs import redact
 from wespoke_tui.settings import Settings
-from wespoke_tui.shutdown import GracefulShutdown, exit_if_livekit_loaded
+from wespoke_tui.shutdown import ExitPolicy, GracefulShutdown, exit_if_livekit_loaded
 
 log = logging.getLogger("wespoke_tui.headless")
 
@@ -41,9 +41,10 @@ EXIT_FAILED = 1
 FINAL_STATES = (CallState.ENDED, CallState.FAILED)
 
 
-def run_headless(settings: Settings, options: HeadlessOptions) -> int:
+def run_headless(settings: Settings, options: HeadlessOptions, exit_policy: ExitPolicy | None = None) -> int:
+    """`exit_policy`: the process's, from the CLI (default: a new one)."""
     try:
-        code = asyncio.run(_run(settings, options))
+        code = asyncio.run(_run(settings, options, exit_policy))
     except KeyboardInterrupt:  # a SIGINT before the handlers were installed
         code = EXIT_OK
     exit_if_livekit_loaded(code)
@@ -64,15 +65,13 @@ def _backend_factory(settings: Settings, options: HeadlessOptions) -> Callable[[
     return sound_devices
 
 
-
-
-async def _run(settings: Settings, options: HeadlessOptions) -> int:
+async def _run(settings: Settings, options: HeadlessOptions, exit_policy: ExitPolicy | None = None) -> int:
     transcript = _open_transcript(options.transcript)
     controller = make_controller(settings, _backend_factory(settings, options))
     records = [sink for sink in (transcript, sys.stdout if options.json else None) if sink is not None]
     reporter = Reporter(settings.lang, lines=None if options.json else sys.stdout, records=records, errors=sys.stderr,
                         chat=settings.chat)
-    shutdown = GracefulShutdown(controller.hang_up)
+    shutdown = GracefulShutdown(controller.hang_up, policy=exit_policy)
     shutdown.install()
     consumer = asyncio.get_running_loop().create_task(_consume(controller, reporter))
     record_kept = False  # --delete-after asked for a delete that did not happen

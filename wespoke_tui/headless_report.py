@@ -43,7 +43,6 @@ from wespoke_tui.events import (
     CallEnding,
     CallQuality,
     CallRecordDeleted,
-    CallStarted,
     CallState,
     ErrorEvent,
     KnowledgeUsed,
@@ -54,8 +53,9 @@ from wespoke_tui.events import (
     ToolEvent,
     TranscriptItem,
 )
-from wespoke_tui.i18n import STRINGS, text
+from wespoke_tui.i18n import Texts, text
 from wespoke_tui.logs import redact
+from wespoke_tui.presenter import CallStatus, reduce, state_words
 
 ASSISTANT_STATE_HOLD_S = 0.25
 METRICS_INTERVAL_S = 1.0
@@ -140,6 +140,8 @@ class Reporter:
         """`chat`: the states are said as a chat's ("Chat open"), not a call's."""
         self._lang = lang
         self._chat = chat
+        self._texts = Texts(lang)
+        self._status = CallStatus(chat=chat)  # the call as the TUI would show it (wespoke_tui.presenter)
         self._lines = lines
         self._records = records
         self._errors = errors
@@ -154,7 +156,6 @@ class Reporter:
         self._metrics: dict[str, Any] = dict.fromkeys(_METRICS_FIELDS)
         self._metrics_written_at: float | None = None
         self._metrics_timer: Timer | None = None
-        self.call_id: str | None = None  # of the last call, once the API gave it
         self.final_state: CallState | None = None
         self.error: CallError | None = None
         self.nonfatal_errors = 0
@@ -162,7 +163,13 @@ class Reporter:
 
     # ------------------------------------------------------------------ events
 
+    @property
+    def call_id(self) -> str | None:
+        """Of the last call, once the API gave it."""
+        return self._status.call_id or None
+
     def handle(self, event: Any) -> None:
+        self._status = reduce(self._status, event, now=self._clock.time(), lang=self._lang)
         if isinstance(event, StateChanged):
             self._on_state(event)
         elif isinstance(event, ReconnectAttempt):
@@ -191,8 +198,6 @@ class Reporter:
             self._record("error", None, code=event.error.code, message=message, fatal=event.fatal)
         elif isinstance(event, (MetricsEvent, AudioHealth, CallQuality)):
             self._on_metrics(event)
-        elif isinstance(event, CallStarted):
-            self.call_id = event.call_id or None
         elif isinstance(event, RecordingChanged):
             if event.path is not None:
                 key = "headless.recording" if event.active else "headless.recording_saved"
@@ -217,8 +222,7 @@ class Reporter:
         elif event.state.in_call and not event.previous.in_call:  # a new call (or chat) begins
             self._call_over = False
         if event.state != CallState.RECONNECTING:  # said with its attempt number instead
-            key = f"chat_state.{event.state.value}"
-            self._say(text(key if self._chat and key in STRINGS else f"state.{event.state.value}", self._lang))
+            self._say(state_words(self._status, self._texts))
         self._record("state", None, of="call", state=event.state.value)
         if event.state in (CallState.ENDED, CallState.FAILED):
             self.final_state = event.state

@@ -5,6 +5,10 @@ signal hangs up exactly like the user would (room disconnected first, devices cl
 lets the program exit. A second signal while that is under way forces the exit at once.
 Handlers live on the running asyncio loop (`loop.add_signal_handler`), so the hang-up runs as
 ordinary loop code, never inside a signal frame.
+
+One policy for the whole process, `ExitPolicy`: the CLI makes it and hands it to the runner it
+starts (the TUI, `ui/app.py`, or the headless call, through `GracefulShutdown`), which attaches
+its own way of hanging up and installs it on its loop.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable
 log = logging.getLogger("wespoke_tui.shutdown")
 
 DEFAULT_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+EXIT_INTERRUPTED = 130
 # A hang-up normally takes well under a second; past this the process leaves anyway.
 HANG_UP_TIMEOUT_S = 5.0
 LEAVE_FLUSH_S = 0.25
@@ -39,7 +44,15 @@ def terminal_attached() -> bool:
 
 
 def leave_now(code: int) -> None:
-    """Exit at once, logs flushed: for when nothing is left to restore or the usual path hangs."""
+    """Exit at once, logs flushed: for when nothing is left to restore or the usual path hangs.
+
+    The process's only `os._exit`, and it stays one: every route that must leave without the
+    interpreter's normal exit comes here, and each has a reason that `sys.exit` cannot serve.
+    The exit watchdog fires from a thread while the main thread may be blocked for good in
+    Textual's terminal restore (a dead terminal); a forced exit on a second signal must not wait
+    for the hang-up it interrupts; and after a LiveKit call the FFI runtime can abort the
+    process (SIGABRT) during interpreter finalization (`exit_if_livekit_loaded`).
+    """
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()
@@ -87,11 +100,98 @@ def exit_if_livekit_loaded(code: int) -> None:
 
 
 def _force_exit(signum: int) -> None:
-    os._exit(128 + signum)
+    leave_now(128 + signum)
+
+
+class ExitPolicy:
+    """The process's one signal and exit policy, made by the CLI for the TUI and the headless runner.
+
+    The first SIGINT, SIGTERM or SIGHUP (or, in the TUI, Ctrl+C or `q`) starts the runner's
+    orderly exit, `begin(signum)`: hang up, then leave. Anything more that asks to leave while
+    that is under way (a second signal, another Ctrl+C) forces the exit, `force(signum)`.
+    When the process is ours to end (`process_exit` given), a signal also starts a watchdog
+    (`attach(..., watchdog_s=...)`) that leaves even if the orderly exit blocks, and a SIGHUP
+    whose terminal is gone lets the runner leave without restoring it (`leave_if_terminal_lost`).
+    """
+
+    def __init__(
+        self,
+        *,
+        signals: Iterable[signal.Signals] = DEFAULT_SIGNALS,
+        process_exit: Callable[[int], None] | None = None,
+        force_exit: Callable[[int], None] = _force_exit,
+    ) -> None:
+        """`process_exit` ends the whole process (`leave_after_call`); None when the process is not
+        ours to end (tests drive the app in their own)."""
+        self.process_exit = process_exit
+        self._signals = tuple(signals)
+        self._force: Callable[[int], None] = force_exit
+        self._begin: Callable[[int], None] | None = None
+        self._watchdog_s: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.signal_received: int | None = None
+        self.leaving = False  # an orderly exit is under way
+        self.terminal_lost = False
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_received is not None
+
+    def attach(self, begin: Callable[[int], None], force: Callable[[int], None] | None = None, *,
+               watchdog_s: float | None = None) -> None:
+        """The runner's orderly exit, its forced one (default: leave at once, 128 + signal) and how
+        long after a signal the watchdog makes the process leave (None: no watchdog)."""
+        self._begin = begin
+        if force is not None:
+            self._force = force
+        self._watchdog_s = watchdog_s
+
+    def install(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Handle the signals on the running loop, so the hang-up runs as ordinary loop code."""
+        self._loop = loop or asyncio.get_running_loop()
+        for sig in self._signals:
+            try:
+                self._loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread (e.g. some test runners): Ctrl+C still works
+
+    def uninstall(self) -> None:
+        if self._loop is None:
+            return
+        for sig in self._signals:
+            with contextlib.suppress(Exception):
+                self._loop.remove_signal_handler(sig)
+        self._loop = None
+
+    def interrupt(self, signum: int) -> None:
+        """Leave: the first time in order, a later time by force."""
+        if self.leaving:
+            log.warning("asked again to leave (%s): forcing exit", signum)
+            self._force(signum)
+            return
+        self.leaving = True
+        assert self._begin is not None, "attach() the runner's exit first"
+        self._begin(signum)
+
+    def leave_if_terminal_lost(self, code: int) -> None:
+        """The window is closed: nothing to restore, and Textual's attempt would block; leave now."""
+        if self.terminal_lost and self.process_exit is not None:
+            self.process_exit(code)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if not self.leaving and self.process_exit is not None and self._watchdog_s is not None:
+            start_exit_watchdog(self._watchdog_s, EXIT_INTERRUPTED, self.process_exit)
+        if sig is signal.SIGHUP and not terminal_attached():
+            self.terminal_lost = True
+        if self.signal_received is None:
+            log.info("signal %s: hanging up before exit", sig.name)
+            self.signal_received = int(sig)
+        self.interrupt(int(sig))
 
 
 class GracefulShutdown:
-    """Hangs up on the first signal, then calls `after`; forces the exit on the second.
+    """The headless runner's side of the `ExitPolicy`: the first signal hangs up, then calls
+    `after`; a second forces the exit.
 
     `hang_up` is the controller's hang-up; `after(signum)` runs once it finished (or timed
     out), e.g. to stop the app's main loop. `wait()` returns the signal number then.
@@ -102,51 +202,40 @@ class GracefulShutdown:
         hang_up: Callable[[], Awaitable[None]],
         after: Callable[[int], None] | None = None,
         *,
+        policy: ExitPolicy | None = None,
         signals: Iterable[signal.Signals] = DEFAULT_SIGNALS,
         timeout_s: float = HANG_UP_TIMEOUT_S,
         force_exit: Callable[[int], None] = _force_exit,
     ) -> None:
         self._hang_up = hang_up
         self._after = after
-        self._signals = tuple(signals)
         self._timeout_s = timeout_s
-        self._force_exit = force_exit
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.policy = policy or ExitPolicy(signals=signals, force_exit=force_exit)
+        self.policy.attach(self._begin)
         self._task: asyncio.Task[None] | None = None
         self._done = asyncio.Event()
-        self.signal_received: int | None = None
 
     @property
     def requested(self) -> bool:
-        return self.signal_received is not None
+        return self.policy.requested
+
+    @property
+    def signal_received(self) -> int | None:
+        return self.policy.signal_received
 
     def install(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._loop = loop or asyncio.get_running_loop()
-        for sig in self._signals:
-            self._loop.add_signal_handler(sig, self._on_signal, sig)
+        self.policy.install(loop)
 
     def uninstall(self) -> None:
-        if self._loop is None:
-            return
-        for sig in self._signals:
-            with contextlib.suppress(Exception):
-                self._loop.remove_signal_handler(sig)
-        self._loop = None
+        self.policy.uninstall()
 
     async def wait(self) -> int:
         await self._done.wait()
         assert self.signal_received is not None
         return self.signal_received
 
-    def _on_signal(self, sig: signal.Signals) -> None:
-        if self.signal_received is not None:
-            log.warning("second signal %s: forcing exit", sig.name)
-            self._force_exit(int(sig))
-            return
-        log.info("signal %s: hanging up before exit", sig.name)
-        self.signal_received = int(sig)
-        assert self._loop is not None
-        self._task = self._loop.create_task(self._shut_down(int(sig)), name="signal-hang-up")
+    def _begin(self, signum: int) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._shut_down(signum), name="signal-hang-up")
 
     async def _shut_down(self, signum: int) -> None:
         try:

@@ -1,8 +1,10 @@
-"""The Textual app: one screen for one call (or text chat) at a time, driven by a `CallController`.
+"""The Textual app: one call (or text chat) at a time, driven by a `CallController`.
 
-Events flow up from the controller (a worker turns them into the `status` reactive and
-widget attributes); intents flow down (bindings and widget messages call the controller in
-workers). Nothing here touches LiveKit, sounddevice or httpx.
+The app owns the controller, the call's `CallStatus` (a reactive the presenter's `reduce`
+moves on with each event), the bindings, the dialogs it pushes, the config file and the exit.
+What is on screen, and the call intents, are the call screen's (ui/screens/call_screen.py).
+Signals and the way out follow the process's `ExitPolicy` (wespoke_tui.shutdown).
+Nothing here touches LiveKit, sounddevice or httpx.
 """
 
 from __future__ import annotations
@@ -11,47 +13,23 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.reactive import var
-from textual.widgets import Footer, Label
 
 from wespoke_tui.errors import CallError
-from wespoke_tui.events import (
-    AgentState,
-    AgentStateChanged,
-    AssistantLevel,
-    AssistantSpeaking,
-    CallController,
-    CallEnding,
-    CallEvent,
-    CallQuality,
-    CallRecordDeleted,
-    CallStarted,
-    CallState,
-    ErrorEvent,
-    KnowledgeUsed,
-    MetricsEvent,
-    MicLevel,
-    MuteChanged,
-    RateLimitInfo,
-    ReconnectAttempt,
-    RecordingChanged,
-    StateChanged,
-    ToolEvent,
-    TranscriptItem,
-)
+from wespoke_tui.events import CallController, CallEvent, CallState
 from wespoke_tui.i18n import Texts
+from wespoke_tui.presenter import CallStatus, reduce, tick, with_error
+from wespoke_tui.presenter import record_deletable as status_record_deletable
 from wespoke_tui.settings import Settings
-from wespoke_tui.shutdown import exit_if_livekit_loaded, leave_after_call, start_exit_watchdog, terminal_attached
+from wespoke_tui.shutdown import EXIT_INTERRUPTED, ExitPolicy, exit_if_livekit_loaded, leave_after_call
 from wespoke_tui.ui.keys import localize_bindings
 from wespoke_tui.ui.parts import (
     ConfigSaver,
@@ -60,26 +38,15 @@ from wespoke_tui.ui.parts import (
     default_devices,
     default_mic_probe,
 )
-from wespoke_tui.ui.screens.confirm_delete_record import ConfirmDeleteRecord
+from wespoke_tui.ui.screens.call_screen import CallScreen
 from wespoke_tui.ui.screens.confirm_hang_up import ConfirmHangUp
 from wespoke_tui.ui.screens.devices import DeviceChoice, DeviceEntry, DevicesScreen, MicProbe
 from wespoke_tui.ui.screens.help import HelpScreen
-from wespoke_tui.ui.screens.mic_consent import MicConsent
 from wespoke_tui.ui.screens.setup import SetupResult, SetupScreen
-from wespoke_tui.ui.widgets.call_button import CallButton
-from wespoke_tui.ui.widgets.message_input import MessageInput
-from wespoke_tui.ui.widgets.mic_toggle import MicToggle
-from wespoke_tui.ui.widgets.quality_panel import QualityPanel
-from wespoke_tui.ui.widgets.status_bar import CallStatus, StatusBar
-from wespoke_tui.ui.widgets.transcript import Transcript
-from wespoke_tui.ui.widgets.volume_meter import MutedSpeechDetector, VolumeMeter
 
 ControllerFactory = Callable[[Settings], CallController]
 DevicesProvider = Callable[[], Sequence[DeviceEntry]]
 
-EXIT_INTERRUPTED = 130
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-"""Signals that hang up and quit like Ctrl+C (in the terminal, Ctrl+C itself arrives as a key)."""
 SHUTDOWN_TIMEOUT_S = 5.0
 """How long quitting waits for the hang-up before it gives up and exits anyway."""
 EXIT_GRACE_S = 3.0
@@ -108,11 +75,9 @@ class WespokeApp(App[int]):
 
     # No repaint of their own: an App reactive that repaints redraws the whole screen (a full
     # compositor update, every second for the call clock); the watchers hand the new values to
-    # the widgets, which repaint what changed.
+    # the call screen's widgets, which repaint what changed.
     status: var[CallStatus] = var(CallStatus, init=False)
-    muted_talking: var[bool] = var(False, init=False)
     chat_mode: var[bool] = var(False, init=False)  # a text chat: no meters, no mic, the input focused
-    show_quality: var[bool] = var(False, init=False)
 
     def __init__(
         self,
@@ -124,72 +89,70 @@ class WespokeApp(App[int]):
         mic_probe: MicProbe | None = None,
         config_saver: ConfigSaver | None = None,
         cursor_blink: bool = True,
-        process_exit: Callable[[int], None] | None = None,
+        exit_policy: ExitPolicy | None = None,
     ) -> None:
-        """`process_exit` ends the whole process; given only when the app owns it (`run_app`)."""
+        """`exit_policy`: the process's (`run_app`); without one the app makes its own, which
+        handles signals but never ends the process itself."""
         super().__init__()
         self.settings = settings
         self.texts = Texts(settings.lang)
         self.controller: CallController | None = None
+        self.clock = clock
         self._controller_factory = controller_factory
-        self._clock = clock
         self._devices_provider = devices_provider
         self._mic_probe = mic_probe
         self._config_saver = config_saver
         self._cursor_blink = cursor_blink
-        self._process_exit = process_exit
-        self._connected_at: float | None = None
-        self._muted_speech = MutedSpeechDetector()
-        self._toasted_error: CallError | None = None
-        self._record_deleted = False  # the last call's record, by `x` or --delete-after
-        self._shutting_down = False
-        self._terminal_lost = False
+        self.exit_policy = exit_policy or ExitPolicy()
+        self._set_up = False  # the settings can make a call (else the first-run form comes first)
         localize_bindings(self, settings.lang)
 
-    # ----------------------------------------------------------------- layout
+    def get_default_screen(self) -> CallScreen:
+        return CallScreen(self.texts, demo=self.settings.demo, cursor_blink=self._cursor_blink)
 
-    def compose(self) -> ComposeResult:
-        t = self.texts
-        if self.settings.demo:
-            yield Label(t("demo.banner"), id="demo-banner")
-        with Horizontal(id="controls"):
-            with Vertical(id="buttons"):
-                yield CallButton(t, id="call-button")
-                yield MicToggle(t, id="mic-toggle")
-            with Vertical(id="meters"):
-                yield VolumeMeter(t("meter.mic"), id="mic-meter")
-                yield VolumeMeter(t("meter.assistant"), id="assistant-meter")
-                yield Label(t("meter.muted_hint"), id="muted-hint")
-        yield Label("", id="call-banner")
-        yield StatusBar(t, id="status-bar")
-        yield QualityPanel(t, id="quality-panel")
-        yield Transcript(t("transcript.empty"), id="transcript")
-        message_input = MessageInput(t.lang, placeholder=t("input.placeholder"), id="message-input")
-        message_input.cursor_blink = self._cursor_blink
-        yield message_input
-        yield Footer()
+    @property
+    def call_screen(self) -> CallScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, CallScreen)
+        return screen
 
     def on_mount(self) -> None:
-        self._show_status(self.status)
-        self.watch_muted_talking(False)
-        self.chat_mode = self.settings.chat
-        self.watch_chat_mode(self.chat_mode)
-        self.watch_show_quality(False)
         self.set_interval(1.0, self._tick_duration)
-        self._install_signal_handlers()
-        if self.settings.demo or (self.settings.api_key and self.settings.assistant_id):
-            self._open_controller()
-        else:
+        self.exit_policy.attach(self._leave_interrupted, self._force_exit,
+                                watchdog_s=SHUTDOWN_TIMEOUT_S + EXIT_GRACE_S)
+        self.exit_policy.install()
+        self._set_up = bool(self.settings.demo or (self.settings.api_key and self.settings.assistant_id))
+        if not self._set_up:  # at once, over the call screen: the first thing a first run sees
             screen = SetupScreen(self.texts, self._config_path(), self.settings.api_key,
                                  self.settings.assistant_id, cursor_blink=self._cursor_blink)
             self.push_screen(screen, self._setup_done)
 
-    async def on_unmount(self) -> None:
-        self._remove_signal_handlers()
-        # Whatever way the app ends, the call ends with it: an open call keeps costing credits.
-        await self._close_controller()
+    def call_screen_mounted(self) -> None:
+        """The call screen is up (it mounts after the app): show the start, open the call."""
+        self.call_screen.show_status(self.status)
+        self.call_screen.watch_muted_talking(False)
+        self.chat_mode = self.settings.chat
+        self.watch_chat_mode(self.chat_mode)
+        self.call_screen.watch_show_quality(False)
+        if self._set_up:
+            self.open_controller()
 
-    async def _close_controller(self) -> None:
+    async def on_unmount(self) -> None:
+        self.exit_policy.uninstall()
+        # Whatever way the app ends, the call ends with it: an open call keeps costing credits.
+        await self.close_controller()
+
+    # ----------------------------------------------------------------- the controller and its events
+
+    def open_controller(self) -> None:
+        self.controller = self._controller_factory(self.settings)
+        self.chat_mode = not self.controller.capabilities.audio
+        self.update_status(muted=self.controller.muted)
+        self.consume_events(self.controller)
+        if self.settings.call_on_start:
+            self.action_call()
+
+    async def close_controller(self) -> None:
         """Hang up and release the controller, once, never waiting past SHUTDOWN_TIMEOUT_S."""
         controller, self.controller = self.controller, None
         if controller is not None:
@@ -198,329 +161,83 @@ class WespokeApp(App[int]):
             except (CallError, TimeoutError):
                 pass  # leaving matters more than a clean goodbye to the server
 
-    # ----------------------------------------------------------------- state → widgets
-
-    def watch_status(self, old: CallStatus, status: CallStatus) -> None:
-        self._show_status(status)
-        if old.state is not status.state:
-            self.refresh_bindings()  # what c and h do depends on the state (see check_action)
-
-    def _show_status(self, status: CallStatus) -> None:
-        self.query_one(StatusBar).status = status
-        self.query_one(CallButton).call_state = status.state
-        self.query_one(MicToggle).muted = status.muted
-        banner = self.query_one("#call-banner", Label)
-        banner.display = status.state is CallState.RECONNECTING
-        if banner.display:
-            banner.update(self.texts("toast.reconnecting", attempt=status.reconnect_attempt,
-                                     max=status.reconnect_max))
-
-    def watch_muted_talking(self, talking: bool) -> None:
-        self.query_one("#muted-hint").display = talking and not self.chat_mode
-
-    def watch_show_quality(self, shown: bool) -> None:
-        self.query_one(QualityPanel).display = shown
-
-    def watch_chat_mode(self, chat: bool) -> None:
-        t = self.texts
-        for voice_only in ("#meters", "#mic-toggle"):
-            self.query_one(voice_only).display = not chat
-        if chat:
-            self.show_quality = False
-        self.query_one(CallButton).chat = chat
-        self.query_one(Transcript).set_placeholder(t("chat.empty" if chat else "transcript.empty"))
-        message_input = self.query_one(MessageInput)
-        message_input.placeholder = t("chat.placeholder" if chat else "input.placeholder")
-        self._update(chat=chat)
-        localize_bindings(self, self.settings.lang, "chat" if chat else None)
-        self.refresh_bindings()
-
-    def _update(self, **changes: Any) -> None:
-        self.status = dataclasses.replace(self.status, **changes)
-
-    def _tick_duration(self) -> None:
-        if self._connected_at is not None:
-            self._update(duration_s=self._clock() - self._connected_at)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action != "interrupt" and len(self.screen_stack) > 1:
-            return False  # a dialog or the setup form is up: only its own keys (and Ctrl+C)
-        state = self.status.state
-        if action == "call":
-            return None if self.controller is None or state.in_call or state is CallState.ENDING else True
-        if action == "hang_up":
-            return True if state.in_call else None
-        if action == "delete_record":  # hidden, not dimmed: most of the time there is nothing to delete
-            return self._record_deletable()
-        if action in ("toggle_mute", "devices"):
-            return not self.chat_mode  # a chat has no microphone or speaker
-        if action == "toggle_quality":
-            return not self.chat_mode
-        if action == "toggle_recording":  # hidden outside a voice call: there is nothing to record
-            return not self.chat_mode and (state is CallState.CONNECTED or self.status.recording)
-        if action == "switch_mode":
-            return None if self.controller is None or state.in_call or state is CallState.ENDING else True
-        return True
-
-    # ----------------------------------------------------------------- events (up)
-
-    def _open_controller(self) -> None:
-        self.controller = self._controller_factory(self.settings)
-        self.chat_mode = not self.controller.capabilities.audio
-        self._update(muted=self.controller.muted)
-        self.consume_events(self.controller)
-        if self.settings.call_on_start:
-            self.action_call()
-
     @work(exclusive=True, group="call-events")
     async def consume_events(self, controller: CallController) -> None:
         async for event in controller.events():
             self.apply_event(event)
 
     def apply_event(self, event: CallEvent) -> None:
-        t = self.texts
-        match event:
-            case StateChanged():
-                self._apply_state(event)
-            case CallStarted(call_id=call_id, assistant_name=name):
-                self._update(call_id=call_id, assistant_name=name)
-            case MicLevel(rms_dbfs=rms, peak_dbfs=peak, muted=muted):
-                meter = self.query_one("#mic-meter", VolumeMeter)
-                meter.rms_dbfs, meter.peak_dbfs = rms, peak
-                self.muted_talking = self._muted_speech.update(rms, muted, self._clock())
-            case AssistantLevel(rms_dbfs=rms, peak_dbfs=peak):
-                meter = self.query_one("#assistant-meter", VolumeMeter)
-                meter.rms_dbfs, meter.peak_dbfs = rms, peak
-            case AssistantSpeaking(speaking=speaking):
-                if speaking:
-                    self._update(agent_state=AgentState.SPEAKING)
-                elif self.status.agent_state is AgentState.SPEAKING:
-                    self._update(agent_state=AgentState.LISTENING)
-            case AgentStateChanged(state=agent_state):
-                self._update(agent_state=agent_state)
-            case MuteChanged(muted=muted):
-                self._update(muted=muted)
-            case TranscriptItem():
-                self.query_one(Transcript).upsert(event.id, event.role, self._speaker(event.role),
-                                                  event.text, event.final)
-            case ToolEvent(phase=phase, tool_name=name):
-                key = f"tool.{phase}" if phase in ("start", "complete", "failed", "delayed") else "tool.start"
-                self.query_one(Transcript).add_notice(t(key, name=name), "tool")
-            case KnowledgeUsed(sources=sources):
-                self.query_one(Transcript).add_notice(t("knowledge.used", sources=", ".join(sources)), "tool")
-            case MetricsEvent(latency_ms=latency) if latency is not None:
-                self._update(latency_ms=latency)
-            case CallEnding(message=message):
-                self.query_one(Transcript).add_notice(message or t("call_ending.notice"), "notice")
-            case ErrorEvent(error=error):
-                self._show_error(error)
-            case ReconnectAttempt(attempt=attempt, max_attempts=max_attempts):
-                if self.status.state is CallState.RECONNECTING and attempt > self.status.reconnect_attempt > 0:
-                    self.notify(t("toast.reconnecting", attempt=attempt, max=max_attempts), severity="warning")
-                self._update(reconnect_attempt=attempt, reconnect_max=max_attempts)
-            case RateLimitInfo(remaining=remaining, limit=limit):
-                self._update(rate_remaining=remaining, rate_limit=limit)
-            case CallQuality(level=level):
-                self.query_one(QualityPanel).quality = event
-                if level is not self.status.quality:
-                    self._update(quality=level)
-            case RecordingChanged(active=active, path=path):
-                self._update(recording=active)
-                if path is not None:
-                    self.notify(t("toast.recording" if active else "toast.recording_saved", path=path))
-                self.refresh_bindings()
-            case CallRecordDeleted(call_id=call_id) if call_id == self.status.call_id:
-                self._record_deleted = True
-                self.notify(t("toast.record_deleted"))
-                self.refresh_bindings()
-            case _:
-                pass  # barge-in, audio health: nothing to show
+        old = self.status
+        self.status = reduce(old, event, now=self.clock(), lang=self.settings.lang)
+        self.call_screen.show_event(event, old, self.status)
 
-    def _apply_state(self, event: StateChanged) -> None:
-        t, state = self.texts, event.state
-        if state.in_call and not event.previous.in_call:
-            # A new call: nothing of the previous one stays on screen.
-            self.query_one(Transcript).clear()
-            self._connected_at = None
-            self._toasted_error = None
-            self._record_deleted = False
-            self._update(state=state, call_id=None, error=None, latency_ms=None, agent_state=None,
-                         duration_s=None, reconnect_attempt=0, quality=None)
-            self.query_one(QualityPanel).quality = None
-            return
-        if state is CallState.CONNECTED:
-            if event.previous is CallState.RECONNECTING:
-                self.notify(t("toast.reconnected"))
-            else:
-                self._connected_at = self._clock()
-                name = self.status.assistant_name or t("assistant.unnamed")
-                self.notify(t("toast.connected", name=name))
-            self._update(state=state, reconnect_attempt=0, duration_s=self._duration())
-            if self.chat_mode:
-                self.query_one(MessageInput).focus()
-            return
-        if state is CallState.RECONNECTING:
-            attempt = max(1, self.status.reconnect_attempt)
-            self.notify(t("toast.reconnecting", attempt=attempt, max=self.status.reconnect_max),
-                        severity="warning")
-            self._update(state=state, reconnect_attempt=attempt)
-            return
-        if state is CallState.ENDING:
-            self.notify(t("toast.ending_chat" if self.chat_mode else "toast.ending"))
-        elif state is CallState.ENDED:
-            self.notify(t("toast.chat_ended" if self.chat_mode else "toast.ended"))
-        elif state is CallState.FAILED and event.error is not None:
-            self._show_error(event.error)
-        duration = self._duration()
-        if state in (CallState.ENDED, CallState.FAILED):
-            self._connected_at = None
-        self._update(state=state, duration_s=duration)
-        self.muted_talking = False
-        if self.settings.delete_after and self._record_deletable():
-            self.delete_record()
+    def show_error(self, error: CallError) -> None:
+        """An error that came as an exception, not as an event (a backstop)."""
+        old = self.status
+        self.status = with_error(old, error, self.settings.lang)
+        self.call_screen.toast_error(old, error, self.status)
 
-    def _duration(self) -> float | None:
-        return None if self._connected_at is None else self._clock() - self._connected_at
+    def update_status(self, **changes: Any) -> None:
+        self.status = dataclasses.replace(self.status, **changes)
 
-    def _show_error(self, error: CallError) -> None:
-        message = self._user_message(error)
-        if self._toasted_error is None or self._toasted_error.code != error.code:
-            self.notify(message, severity="error", timeout=8)
-        self._toasted_error = error
-        self._update(error=message)
+    def _tick_duration(self) -> None:
+        self.status = tick(self.status, self.clock())
 
-    def _user_message(self, error: CallError) -> str:
-        return error.user_message if error.lang == self.settings.lang else error.in_language(self.settings.lang).user_message
+    def record_deletable(self) -> bool:
+        """An ended call of the Wespoke API (the demo keeps no history) whose record is still there."""
+        return self.controller is not None and not self.settings.demo and status_record_deletable(self.status)
 
-    def _speaker(self, role: str) -> str:
-        if role == "assistant" and self.status.assistant_name:
-            return self.status.assistant_name
-        return self.texts(f"role.{role}") if role in ("user", "assistant", "system", "tool") else role
+    # ----------------------------------------------------------------- state → screen
 
-    # ----------------------------------------------------------------- intents (down)
+    def watch_status(self, old: CallStatus, status: CallStatus) -> None:
+        self.call_screen.show_status(status)
+        if old.state is not status.state:
+            self.refresh_bindings()  # what c and h do depends on the state (see check_action)
+
+    def watch_chat_mode(self, chat: bool) -> None:
+        self.call_screen.show_chat_mode(chat)
+        self.update_status(chat=chat)
+        localize_bindings(self, self.settings.lang, "chat" if chat else None)
+        self.refresh_bindings()
+
+    # ----------------------------------------------------------------- bindings
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action != "interrupt" and len(self.screen_stack) > 1:
+            return False  # a dialog or the setup form is up: only its own keys (and Ctrl+C)
+        state = self.status.state
+        if action in ("call", "switch_mode"):
+            return None if self.controller is None or state.in_call or state is CallState.ENDING else True
+        if action == "hang_up":
+            return True if state.in_call else None
+        if action == "delete_record":  # hidden, not dimmed: most of the time there is nothing to delete
+            return self.record_deletable()
+        if action in ("toggle_mute", "devices", "toggle_quality"):
+            return not self.chat_mode  # a chat has no microphone or speaker
+        if action == "toggle_recording":  # hidden outside a voice call: there is nothing to record
+            return not self.chat_mode and (state is CallState.CONNECTED or self.status.recording)
+        return True
 
     def action_call(self) -> None:
-        if self.check_action("call", ()) is not True:
-            return
-        if not self.settings.mic_consent_given and not self.chat_mode:
-            self.push_screen(MicConsent(self.texts), self._consent_done)
-            return
-        self.start_call()
-
-    def _consent_done(self, allowed: bool | None) -> None:
-        if not allowed:
-            return
-        self.settings.mic_consent_given = True
-        self._save_config({"mic_consent_given": True}, announce=False)
-        self.start_call()
-
-    @work(exclusive=True, group="call-start")
-    async def start_call(self) -> None:
-        if (controller := self.controller) is None:
-            return
-        try:
-            await controller.start()
-        except CallError as error:  # the controller reports errors as events; this is a backstop
-            self._show_error(error)
+        self.call_screen.call()
 
     def action_toggle_mute(self) -> None:
-        if self.controller is not None:
-            self.set_muted(not self.controller.muted)
-
-    def on_mic_toggle_toggled(self, message: MicToggle.Toggled) -> None:
-        if self.controller is not None:
-            self.set_muted(message.muted)
-
-    @work(exclusive=True, group="mute")
-    async def set_muted(self, muted: bool) -> None:
-        if (controller := self.controller) is None:
-            return
-        await controller.set_muted(muted)
-        self._update(muted=controller.muted)
-
-    def on_call_button_call_requested(self, _: CallButton.CallRequested) -> None:
-        self.action_call()
-
-    def on_call_button_hang_up_requested(self, _: CallButton.HangUpRequested) -> None:
-        self.action_hang_up()
+        self.call_screen.toggle_mute()
 
     def action_hang_up(self) -> None:
-        if self.status.state.in_call:
-            question = "confirm.end_chat" if self.chat_mode else "confirm.hang_up"
-            self.push_screen(ConfirmHangUp(self.texts, question), self._hang_up_confirmed)
-
-    def _hang_up_confirmed(self, confirmed: bool | None) -> None:
-        if confirmed and self.status.state.in_call:
-            self.hang_up()
-
-    @work(exclusive=True, group="hang-up")
-    async def hang_up(self) -> None:
-        if (controller := self.controller) is not None:
-            await controller.hang_up()
-
-    def _record_deletable(self) -> bool:
-        """An ended call of the Wespoke API (the demo keeps no history) whose record is still there."""
-        state = self.status.state
-        return (self.controller is not None and not self.settings.demo and state in (CallState.ENDED, CallState.FAILED)
-                and bool(self.status.call_id) and not self._record_deleted)
+        self.call_screen.ask_hang_up()
 
     def action_delete_record(self) -> None:
-        if self._record_deletable():
-            self.push_screen(ConfirmDeleteRecord(self.texts), self._delete_confirmed)
-
-    def _delete_confirmed(self, confirmed: bool | None) -> None:
-        if confirmed and self._record_deletable():
-            self.delete_record()
-
-    @work(exclusive=True, group="delete-record")
-    async def delete_record(self) -> None:
-        if (controller := self.controller) is not None:
-            await controller.delete_record()
-
-    def on_message_input_send(self, message: MessageInput.Send) -> None:
-        if self.controller is None or self.status.state is not CallState.CONNECTED:
-            self.notify(self.texts("toast.not_in_chat" if self.chat_mode else "toast.not_in_call"), severity="warning")
-            return
-        self.send_text(message.text)
-
-    @work(group="send-text")
-    async def send_text(self, text: str) -> None:
-        if (controller := self.controller) is None:
-            return
-        try:
-            await controller.send_text(text)
-        except CallError as error:
-            self._show_error(error)
+        self.call_screen.ask_delete_record()
 
     def action_toggle_quality(self) -> None:
-        if self.check_action("toggle_quality", ()) is True:
-            self.show_quality = not self.show_quality
+        self.call_screen.toggle_quality()
 
     def action_toggle_recording(self) -> None:
-        if self.check_action("toggle_recording", ()) is True:
-            self.set_recording(not self.status.recording)
-
-    @work(exclusive=True, group="recording")
-    async def set_recording(self, on: bool) -> None:
-        if (controller := self.controller) is not None and not await controller.set_recording(on):
-            self.notify(self.texts("toast.recording_unavailable"), severity="warning")
+        self.call_screen.toggle_recording()
 
     def action_switch_mode(self) -> None:
-        if self.check_action("switch_mode", ()) is True:
-            self.switch_mode()
-
-    @work(exclusive=True, group="switch-mode")
-    async def switch_mode(self) -> None:
-        """Voice ↔ text chat while idle: the next conversation gets a controller of the other kind."""
-        await self._close_controller()
-        self.settings.chat = not self.chat_mode
-        self.query_one(Transcript).reset()
-        self._update(state=CallState.IDLE, call_id=None, error=None, latency_ms=None, agent_state=None,
-                     duration_s=None, reconnect_attempt=0, muted=False)
-        self._open_controller()
-        self.notify(self.texts("toast.mode_chat" if self.chat_mode else "toast.mode_voice"))
-        if self.chat_mode:
-            self.query_one(MessageInput).focus()
+        self.call_screen.ask_switch_mode()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.texts))
@@ -548,58 +265,39 @@ class WespokeApp(App[int]):
             question = "confirm.quit_chat" if self.chat_mode else "confirm.quit"
             self.push_screen(ConfirmHangUp(self.texts, question), self._quit_confirmed)
         else:
-            self.shut_down(0)
+            self.leave(0)
 
     def _quit_confirmed(self, confirmed: bool | None) -> None:
         if confirmed:
-            self.shut_down(0)
+            self.leave(0)
 
     def action_interrupt(self) -> None:
         """Ctrl+C: hang up and quit at once; a second one while hanging up exits right away."""
-        if self._shutting_down:
-            self.notify(self.texts("toast.forced_exit"), severity="warning")
-            self.exit(EXIT_INTERRUPTED, return_code=EXIT_INTERRUPTED)
-            return
+        self.exit_policy.interrupt(EXIT_INTERRUPTED)
+
+    def _leave_interrupted(self, _signum: int) -> None:
         self.shut_down(EXIT_INTERRUPTED)
+
+    def _force_exit(self, _signum: int) -> None:
+        self.notify(self.texts("toast.forced_exit"), severity="warning")
+        self.exit(EXIT_INTERRUPTED, return_code=EXIT_INTERRUPTED)
+
+    def leave(self, return_code: int) -> None:
+        """Quit in order (q): from now on Ctrl+C or a signal forces the exit."""
+        self.exit_policy.leaving = True
+        self.shut_down(return_code)
 
     @work(exclusive=True, group="shutdown")
     async def shut_down(self, return_code: int) -> None:
-        self._shutting_down = True
         # A delete the user asked for (x or --delete-after) is finished, not cut off by the exit.
         for worker in [w for w in self.workers if w.group == "delete-record" and w.is_running]:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(worker.wait(), SHUTDOWN_TIMEOUT_S)
-        await self._close_controller()
-        if self._terminal_lost and self._process_exit is not None:
-            # The window is closed: nothing to restore, and Textual's attempt would block.
-            self._process_exit(return_code)
+        await self.close_controller()
+        self.exit_policy.leave_if_terminal_lost(return_code)
         self.exit(return_code, return_code=return_code)
 
-    def _on_signal(self, signum: signal.Signals) -> None:
-        if self._process_exit is not None and not self._shutting_down:
-            start_exit_watchdog(SHUTDOWN_TIMEOUT_S + EXIT_GRACE_S, EXIT_INTERRUPTED, self._process_exit)
-        if signum is signal.SIGHUP and not terminal_attached():
-            self._terminal_lost = True
-        self.action_interrupt()
-
-    def _install_signal_handlers(self) -> None:
-        """SIGTERM, SIGHUP (terminal closed) and SIGINT end the call and the app like Ctrl+C."""
-        loop = asyncio.get_running_loop()
-        for signum in HANDLED_SIGNALS:
-            try:
-                loop.add_signal_handler(signum, self._on_signal, signum)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass  # not the main thread (e.g. some test runners): Ctrl+C still works
-
-    def _remove_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in HANDLED_SIGNALS:
-            try:
-                loop.remove_signal_handler(signum)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
-
-    # ----------------------------------------------------------------- first run
+    # ----------------------------------------------------------------- first run and the config file
 
     def _setup_done(self, result: SetupResult | None) -> None:
         if result is None:
@@ -607,12 +305,16 @@ class WespokeApp(App[int]):
             return
         if result.demo:
             self.settings.demo = True
-            self.mount(Label(self.texts("demo.banner"), id="demo-banner"), before=0)
+            self.call_screen.show_demo_banner()
         else:
             self.settings.api_key, self.settings.assistant_id = result.api_key, result.assistant_id
             if result.save:
                 self._save_config({"api_key": result.api_key, "assistant_id": result.assistant_id})
-        self._open_controller()
+        self.open_controller()
+
+    def mic_consent_given(self) -> None:
+        self.settings.mic_consent_given = True
+        self._save_config({"mic_consent_given": True}, announce=False)
 
     def _config_path(self) -> Path:
         if self.settings.config_path is not None:
@@ -639,9 +341,12 @@ def build_app(settings: Settings, controller_factory: ControllerFactory | None =
     return WespokeApp(settings, controller_factory or default_controller_factory, **options)
 
 
-def run_app(settings: Settings) -> int:
-    """Run the TUI until the user quits; the exit status (130 after Ctrl+C or a signal)."""
-    result = build_app(settings, process_exit=leave_after_call).run()
+def run_app(settings: Settings, exit_policy: ExitPolicy | None = None) -> int:
+    """Run the TUI until the user quits; the exit status (130 after Ctrl+C or a signal).
+
+    `exit_policy` is the process's, from the CLI; the app attaches its way out and installs it."""
+    policy = exit_policy or ExitPolicy(process_exit=leave_after_call)
+    result = build_app(settings, exit_policy=policy).run()
     code = result if isinstance(result, int) else 0
     exit_if_livekit_loaded(code)  # after Textual has restored the terminal
     return code

@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from wespoke_tui.events import AgentState, CallState, QualityLevel
+from wespoke_tui.events import CallState
 from wespoke_tui.i18n import Texts
+from wespoke_tui.presenter import CallStatus, state_words
 from wespoke_tui.ui.widgets.quality_panel import level_text
-
-
-@dataclass(frozen=True, slots=True)
-class CallStatus:
-    state: CallState = CallState.IDLE
-    reconnect_attempt: int = 0
-    reconnect_max: int = 3
-    duration_s: float | None = None
-    call_id: str | None = None
-    assistant_name: str | None = None
-    muted: bool = False
-    agent_state: AgentState | None = None
-    latency_ms: float | None = None
-    rate_remaining: int | None = None
-    rate_limit: int | None = None
-    error: str | None = None
-    chat: bool = False  # a text chat: its own state words, no microphone
-    recording: bool = False
-    quality: QualityLevel | None = None
 
 
 def format_duration(seconds: float | None) -> str:
@@ -40,14 +20,6 @@ def format_duration(seconds: float | None) -> str:
     whole = int(seconds)
     hours, rest = divmod(whole, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
-
-
-def state_words(status: CallStatus, t: Texts) -> str:
-    if status.state is CallState.RECONNECTING:
-        return t("state.reconnecting", attempt=status.reconnect_attempt, max=status.reconnect_max)
-    if status.chat and t.has(f"chat_state.{status.state.value}"):
-        return t(f"chat_state.{status.state.value}")
-    return t(f"state.{status.state.value}")
 
 
 class StatusBar(Widget):
