@@ -18,10 +18,17 @@ From the SDK (`livekit.rtc`) we use `AudioProcessingModule` and `AudioResampler`
 
 from __future__ import annotations
 
+import sys
+
 from wespoke_tui.audio.capture import SoundDeviceCapture
 from wespoke_tui.audio.playback import SoundDevicePlayback
 from wespoke_tui.audio.processing import VoiceProcessor
 from wespoke_tui.settings import Settings
+
+
+# The PortAudio callbacks are Python and need the GIL every 10 ms; by default a thread that holds
+# it (the loop, Textual painting a frame) keeps it up to 5 ms before a waiting callback gets it.
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 class SoundDeviceBackend:
@@ -29,6 +36,7 @@ class SoundDeviceBackend:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self._processor: VoiceProcessor | None = None
         self.capture: SoundDeviceCapture | None = None
         self.playback: SoundDevicePlayback | None = None
