@@ -178,3 +178,18 @@ def test_a_turn_is_timed_only_to_an_answer_before_the_caller_speaks_again() -> N
         turns.add(CALLER, at, FRAME, loud if speaking else quiet)
         turns.add(ASSISTANT, at, FRAME, loud if 175 <= n < 200 else quiet)
     assert [(t["user_stopped_s"], t["response_ms"]) for t in turns.turns] == [(3.0, 500)]
+
+
+def test_one_jittery_timestamp_keeps_the_side_in_place_two_in_a_row_move_it() -> None:
+    timeline = StereoTimeline(lambda block: None, clock=FrozenClock(0.0))
+    frame = tone(700, FRAME)
+    step = FRAME / RATE
+    starts = [timeline.add(ASSISTANT, frame, 0.0), timeline.add(ASSISTANT, frame, step)]
+    starts.append(timeline.add(ASSISTANT, frame, 2 * step + 0.015))  # the loop woke 15 ms late once
+    starts.append(timeline.add(ASSISTANT, frame, 3 * step))
+    assert starts == [0, FRAME, 2 * FRAME, 3 * FRAME]
+    # The device buffer grew by 30 ms: the first late frame stays, the second moves the side.
+    late = [timeline.add(ASSISTANT, frame, (4 + n) * step + 0.03) for n in range(3)]
+    assert late[0] == 4 * FRAME and late[1] == round(5 * FRAME + 0.03 * RATE) and late[2] == late[1] + FRAME
+    # A pause in the speech (far beyond jitter) moves it at once.
+    assert timeline.add(ASSISTANT, frame, 2.0) == 2 * RATE

@@ -89,8 +89,10 @@ async def test_a_recorded_call_holds_what_was_sent_and_what_was_played(wespoke_s
     audio = read_stereo(wav_path)
     left, right = audio[:, 0], audio[:, 1]
     # Left: what was sent, the 300 Hz tone and silence around it; right: the greeting, then the echo.
-    (tone_run,) = loud_runs(left)
-    assert abs((tone_run[1] - tone_run[0]) - 1.5) < 0.05
+    sent_runs = loud_runs(left)
+    assert len(sent_runs) == 1, sent_runs
+    (tone_run,) = sent_runs
+    assert abs((tone_run[1] - tone_run[0]) - 1.5) < 0.05, tone_run
     # Sample for sample what the WAV sent (the WAV backend has no audio processing).
     with wave.open(str(sent), "rb") as source:
         sent_samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")

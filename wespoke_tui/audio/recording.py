@@ -4,7 +4,8 @@ Each side's frames are laid on one timeline (48 kHz samples from the first frame
 they were heard: the caller's when the microphone took them, the assistant's when the speaker
 plays them. A side's frames follow each other sample for sample (a device's clock is steadier
 than our timestamps); the timestamp moves a side only when it has drifted more than
-`REANCHOR_S` from that, as after a gap in the assistant's speech or a stall.
+`REANCHOR_S` from that in two frames running, as after a gap in the assistant's speech or a
+stall (a single frame off by less than `JITTER_S` is the event loop's jitter, not a move).
 
 `flush()` writes what both sides have settled (everything older than `SETTLE_S`) and rewrites
 the RIFF sizes, so a process killed mid-call leaves a valid WAV up to its last flush (the session
@@ -25,6 +26,7 @@ from wespoke_tui.audio.base import SAMPLE_RATE
 
 CALLER, ASSISTANT = 0, 1
 REANCHOR_S = 0.01
+JITTER_S = 0.05  # a frame off by less than this (but more than REANCHOR_S) may be the loop's jitter
 SETTLE_S = 0.3  # a frame heard longer ago than this is written; later ones may still arrive
 FLUSH_INTERVAL_S = 0.5
 
@@ -72,6 +74,7 @@ class StereoTimeline:
         self.origin: float | None = None  # the clock's time of sample 0
         self._written = 0  # samples handed to the sink
         self._next: list[int | None] = [None, None]  # where each side's next frame goes
+        self._off: list[int] = [0, 0]  # the direction (+1/-1) the side's last frame was off by, or 0
         self._pieces: list[list[tuple[int, np.ndarray]]] = [[], []]
 
     def add(self, side: int, frame: np.ndarray, heard_at: float) -> int:
@@ -80,8 +83,15 @@ class StereoTimeline:
             self.origin = heard_at
         at = round((heard_at - self.origin) * self.rate)
         expected = self._next[side]
-        if expected is not None and abs(at - expected) <= REANCHOR_S * self.rate:
-            at = expected
+        if expected is not None:
+            off = at - expected
+            direction = 0 if abs(off) <= REANCHOR_S * self.rate else (1 if off > 0 else -1)
+            # One timestamp a little late or early is the loop's jitter; two in a row the same way,
+            # or one far off, is the side having really moved (a gap in the speech, a deeper
+            # device buffer).
+            if direction == 0 or (direction != self._off[side] and abs(off) <= JITTER_S * self.rate):
+                at = expected
+            self._off[side] = direction
         at = max(at, 0)
         self._next[side] = at + frame.size
         self._pieces[side].append((at, frame))

@@ -70,6 +70,11 @@ class WavInput:
         self._closed = asyncio.Event()
         self.frames_sent = 0
         self.started_at: float | None = None  # loop time of the first frame
+        # When the last frame's audio began, on the file's own clock (the loop's, which is
+        # time.monotonic): a late wake-up of the loop delays the frame, not the sound in it, so
+        # what is timed against the microphone (the recording, response times) keeps the file's
+        # own spacing, as it keeps a real device's ADC times.
+        self.last_captured_at: float | None = None
 
     async def start(self) -> None:
         if self._path is None:
@@ -95,6 +100,7 @@ class WavInput:
             chunk = self._samples[begin : begin + FRAME_SAMPLES]
             if chunk.size < FRAME_SAMPLES:
                 chunk = np.concatenate((chunk, silence[: FRAME_SAMPLES - chunk.size])) if chunk.size else silence
+            self.last_captured_at = start + (index - 1) * FRAME_S
             index += 1
             self.frames_sent = index
             yield chunk
