@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 DEFAULT_API_URL = "https://api.wespoke.ai"
+# WebRTC's NetEQ absorbs the network; this covers frame phase and scheduling. Interleaved on the rig
+# (4 headless calls each): 30 ms played 20 ms sooner than 40 with no more underruns; 20 ms had 1-3 a call.
+DEFAULT_JITTER_MS = 30
 KEY_PREFIXES = ("pk_live_", "pk_test_")
 
 
@@ -39,7 +42,7 @@ class Settings:
     aec: bool = True
     noise_suppression: bool = True
     auto_gain: bool = True
-    jitter_buffer_ms: int = 40
+    jitter_buffer_ms: int = DEFAULT_JITTER_MS
     log_file: Path | None = None
     log_level: str = "WARNING"
     demo: bool = False

@@ -11,7 +11,7 @@ from tests.bench.report import Report
 from tests.bench.stack import BenchStack, Code
 
 # The code before this work (the last commit before the 20 ms audio path): the before/after figures.
-BEFORE_COMMIT = "20e2e25"
+BEFORE_COMMIT = "ca12d54"
 
 
 @dataclass

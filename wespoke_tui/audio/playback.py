@@ -29,15 +29,15 @@ Everything the callback outputs (after fades) goes to the APM as the far end, in
 
 The device side has its own buffer, set by the stream's latency (PortAudio's "low" to start).
 On a busy machine the callback thread can be scheduled too late for it: PortAudio flags an
-**output underflow** (counted as `device_underflows`), and the speaker has a gap. Past the call's
-first seconds each one is proof that this machine needs a deeper device buffer, so the stream is reopened with
+**output underflow** (counted as `device_underflows`), and the speaker has a gap. Two within
+`UNDERFLOW_RECUR_S` are proof that this machine needs a deeper device buffer, so the stream is reopened with
 `LATENCY_STEP_S` more latency (up to `MAX_OUTPUT_LATENCY_S`). A step, not a doubling: on the
 rig an idle call sees one or two underflows in its first seconds, and doubling took the device
 from 20 to 90 ms (150 ms in the TUI), all of it added to the round trip for the rest of the call.
-The first underflow within `STARTUP_FORGIVEN_S` of the first callback is forgiven (counted, no
-raise): a call's start runs the loop hot (the room connects, tracks subscribe) and on the rig one
-such underflow in about a third of the calls raised the latency for the rest of the call (mouth-to-ear
-410-500 ms against 340-380). A second one raises as before. A reopen loses what the old stream still held, so it waits for a
+An underflow with no other in the `UNDERFLOW_RECUR_S` before it is forgiven (counted, no raise):
+one late callback is a one-off (a process starting, the room connecting), and on the rig such a
+one-off in about a third of the calls raised the latency for the rest of the call (mouth-to-ear
+410-500 ms against 340-380). A reopen loses what the old stream still held, so it waits for a
 quiet moment: nothing loud handed to the device for longer than its latency, or, failing that
 within `LATENCY_RAISE_DEADLINE_S`, does it anyway. The reopen runs on a worker thread (opening a
 device can take tens of milliseconds); the jitter buffer keeps filling meanwhile. The APM's delay
@@ -81,7 +81,7 @@ QUIET_MEAN_SQUARE = QUIET_PEAK**2
 MAX_OUTPUT_LATENCY_S = 0.16  # past this, the delay hurts a conversation more than the gaps do
 LATENCY_STEP_S = 0.02
 LATENCY_RAISE_DEADLINE_S = 2.0
-STARTUP_FORGIVEN_S = 5.0
+UNDERFLOW_RECUR_S = 60.0
 
 
 class BufferState(enum.Enum):
@@ -287,9 +287,9 @@ class SoundDevicePlayback:
         self.latency_raises = 0
         self._latency_asked = 0.0
         self.forgiven_underflows = 0
-        self._underflows_to_handle = 0  # the callback's count, without the forgiven one
+        self._underflows_to_handle = 0  # the callback's count, without the forgiven ones
         self._underflows_handled = 0  # the loop's
-        self._first_callback_at: float | None = None
+        self._last_underflow_at: float | None = None
         self._raise_due: float | None = None
         self._reopening: asyncio.Future[None] | None = None
         self._loud_at = 0.0  # when the callback last handed the device something above QUIET_DBFS
@@ -432,14 +432,13 @@ class SoundDevicePlayback:
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         now = time.monotonic()
         self.callbacks += 1
-        if self._first_callback_at is None:
-            self._first_callback_at = now
         if status.output_underflow:
             self.device_underflows += 1
-            if self.forgiven_underflows == 0 and now - self._first_callback_at < STARTUP_FORGIVEN_S:
-                self.forgiven_underflows = 1
+            if self._last_underflow_at is None or now - self._last_underflow_at > UNDERFLOW_RECUR_S:
+                self.forgiven_underflows += 1
             else:
                 self._underflows_to_handle += 1
+            self._last_underflow_at = now
         block = outdata[:, 0]
         assert self.buffer is not None
         self.buffer.read_into(block, now)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wespoke_tui.settings import DEFAULT_API_URL
+from wespoke_tui.settings import DEFAULT_API_URL, DEFAULT_JITTER_MS
 
 PROG = "wespoke-tui"
 
 LANGS = ("tr", "en")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 JITTER_MIN_MS, JITTER_MAX_MS = 20, 500
-JITTER_DEFAULT_MS = 40  # WebRTC's NetEQ absorbs the network; this covers frame phase and scheduling
+JITTER_DEFAULT_MS = DEFAULT_JITTER_MS
 
 
 @dataclass(frozen=True, slots=True)
