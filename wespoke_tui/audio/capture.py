@@ -5,8 +5,8 @@ when the device is not at 48 kHz, runs the APM on it (one FFI call that computes
 it never waits on the loop), and assembles two processed blocks into one 20 ms frame. Only
 then does it touch the loop side: the frame goes into a bounded deque and, when the consumer is
 waiting, `loop.call_soon_threadsafe` wakes it. So the loop wakes 50 times a second for the
-microphone, not 100, and each wake-up carries 20 ms (the Opus packet size WebRTC sends
-anyway; the session hands it to the unqueued `AudioSource` as two 10 ms blocks). The callback never awaits, never touches asyncio
+microphone, not 100, and each wake-up carries one `AudioSource.capture_frame` of 20 ms (the
+Opus packet size WebRTC sends anyway). The callback never awaits, never touches asyncio
 objects directly (not thread-safe), and drops the OLDEST frame when the loop falls behind,
 counting it in 10 ms frames.
 

@@ -30,14 +30,13 @@ Everything the callback outputs (after fades) goes to the APM as the far end, in
 The device side has its own buffer, set by the stream's latency (PortAudio's "low" to start).
 On a busy machine the callback thread can be scheduled too late for it: PortAudio flags an
 **output underflow** (counted as `device_underflows`), and the speaker has a gap. Two within
-`UNDERFLOW_RECUR_S` are proof that this machine needs a deeper device buffer, so the stream is reopened with
-`LATENCY_STEP_S` more latency (up to `MAX_OUTPUT_LATENCY_S`). A step, not a doubling: on the
-rig an idle call sees one or two underflows in its first seconds, and doubling took the device
-from 20 to 90 ms (150 ms in the TUI), all of it added to the round trip for the rest of the call.
-An underflow with no other in the `UNDERFLOW_RECUR_S` before it is forgiven (counted, no raise):
-one late callback is a one-off (a process starting, the room connecting), and on the rig such a
-one-off in about a third of the calls raised the latency for the rest of the call (mouth-to-ear
-410-500 ms against 340-380). A reopen loses what the old stream still held, so it waits for a
+`UNDERFLOW_RECUR_S` are proof that this machine needs a deeper device buffer, so the stream is
+reopened with `LATENCY_STEP_S` more latency (up to `MAX_OUTPUT_LATENCY_S`). A step, not a
+doubling: doubling took the device from 20 to 90 ms (150 ms in the TUI), all of it added to the
+round trip for the rest of the call. An underflow with no other in the `UNDERFLOW_RECUR_S`
+before it is forgiven (counted, no raise): one late callback is a one-off (a process starting,
+the room connecting), and on the rig such a one-off, in 4 of 15 calls, raised the latency for
+the rest of the call (mouth-to-ear 410-500 ms against 340-380). A reopen loses what the old stream still held, so it waits for a
 quiet moment: nothing loud handed to the device for longer than its latency, or, failing that
 within `LATENCY_RAISE_DEADLINE_S`, does it anyway. The reopen runs on a worker thread (opening a
 device can take tens of milliseconds); the jitter buffer keeps filling meanwhile. The APM's delay

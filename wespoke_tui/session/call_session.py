@@ -27,7 +27,7 @@ import numpy as np
 from livekit import rtc
 
 from wespoke_tui.api import CallToken, WespokeClient
-from wespoke_tui.audio.base import FRAME_SAMPLES, SAMPLE_RATE, AudioBackend
+from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend
 from wespoke_tui.audio.meter import METER_HZ, Level, LevelMeter, RateLimiter
 from wespoke_tui.audio.mixing import TrackMixer
 from wespoke_tui.errors import CONNECTION_ERROR, MICROPHONE_ERROR, SPEAKER_ERROR, UNKNOWN_ERROR, CallError
@@ -198,6 +198,8 @@ class CallSession:
             return
         self._muted = muted
         call = self._call
+        if call is not None and call.source is not None and muted:
+            call.source.clear_queue()  # what is queued but not sent yet is not sent
         if call is not None and call.mic_track is not None:
             with contextlib.suppress(Exception):
                 call.mic_track.mute() if muted else call.mic_track.unmute()
@@ -508,10 +510,8 @@ class CallSession:
                     self._recorder.mic(frame, self._muted or call.source is None, captured_at)
                 if self._muted or call.source is None:
                     continue  # muted: not one frame more reaches the room
-                for block in frame.reshape(-1, FRAME_SAMPLES):  # unqueued, the SDK takes 10 ms exactly
-                    if self._muted:
-                        break
-                    await call.source.capture_frame(rtc.AudioFrame(block.tobytes(), SAMPLE_RATE, 1, FRAME_SAMPLES))
+                audio = rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, frame.size)
+                await call.source.capture_frame(audio)
         except CallError as exc:
             log.warning("microphone stopped: %s", exc)
             self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, exc.message, lang=self._settings.lang), fatal=False))

@@ -20,11 +20,13 @@ from wespoke_tui.session.data import DataHandler
 log = logging.getLogger(__name__)
 
 MIC_TRACK_NAME = "microphone"
-# No AudioSource queue: each 10 ms block goes to WebRTC's encoder as it is handed over, as a
-# browser's capture does. With a queue the SDK's own 10 ms timer drains it, and whatever a
-# late loop wake-up put in it stayed as latency for the rest of the call (15-60 ms measured on
-# the rig). Interleaved, 3 headless calls each: mouth-to-ear 337 ms against 362 at the median.
-SOURCE_QUEUE_MS = 0
+# The AudioSource queue holds one 20 ms frame: the SDK's 10 ms timer drains it, and capture_frame
+# waits until no more than this is queued, so a late loop wake-up leaves at most 20 ms standing
+# (at 50 ms, the SDK let twice that build up). Measured interleaved on the rig
+# (tests.bench.ab, 4 headless calls each): no queue, which takes exactly 10 ms frames, played
+# 23 ms sooner (359 against 382 ms) but cost 29.3 % of a core against 24.9 %: two FFI round
+# trips per 20 ms instead of one (about 325 µs of CPU each, timed alone).
+SOURCE_QUEUE_MS = 20
 # The assistant's audio in 20 ms frames, the Opus packet size: half the FFI events, frame
 # objects and loop wake-ups of 10 ms frames. Measured interleaved on the rig (tests.bench, 3 calls
 # each): 21.6 % of a core against 25.9 % at the median, mouth-to-ear unchanged in calls without a
