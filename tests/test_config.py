@@ -50,7 +50,7 @@ def test_defaults(home: dict[str, str]) -> None:
     assert settings.api_url == DEFAULT_API_URL
     assert settings.lang == "en"
     assert (settings.aec, settings.noise_suppression, settings.auto_gain) == (True, True, True)
-    assert settings.jitter_buffer_ms == 30
+    assert settings.jitter_buffer_ms == 40
     assert settings.log_level == "WARNING" and settings.log_file is None
     assert not settings.demo and not settings.call_on_start and not settings.mic_consent_given
     assert settings.config_path == Path(home["XDG_CONFIG_HOME"]) / "wespoke-tui" / "config.toml"
