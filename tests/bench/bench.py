@@ -10,7 +10,7 @@ from tests.bench.profile import Profile
 from tests.bench.report import Report
 from tests.bench.stack import BenchStack, Code
 
-# The code before this work (the last commit before the 20 ms audio path): the before/after figures.
+# The code before this stop's work (its base commit): the before/after figures.
 BEFORE_COMMIT = "ca12d54"
 
 

@@ -89,8 +89,7 @@ def round_trip(name: str, app: Sample, browser: Sample, neteq: Sample) -> str:
         + f"Beyond WebRTC's own jitter buffer, which both have{held}, the app's path holds "
         f"{FRAME_MS} ms device blocks at each end, {CAPTURE_FRAME_MS} ms frames from the capture callback "
         "to the loop, "
-        + (f"an `AudioSource` queue of up to {SOURCE_QUEUE_MS} ms, " if SOURCE_QUEUE_MS else "")
-        + f"{STREAM_FRAME_MS} ms `AudioStream` frames "
+        f"an `AudioSource` queue of up to {SOURCE_QUEUE_MS} ms, {STREAM_FRAME_MS} ms `AudioStream` frames "
         f"and a playback jitter buffer that starts at {JITTER_DEFAULT_MS} ms; the browser plays NetEQ's "
         "output straight to its audio device. A lower jitter-buffer start (`--jitter-ms`) is the knob "
         f"that would close a real gap, at the risk of underruns (the buffer grows {TARGET_STEP_MS} ms "

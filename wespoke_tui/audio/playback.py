@@ -36,9 +36,9 @@ doubling: doubling took the device from 20 to 90 ms (150 ms in the TUI), all of 
 round trip for the rest of the call. An underflow with no other in the `UNDERFLOW_RECUR_S`
 before it is forgiven (counted, no raise): one late callback is a one-off (a process starting,
 the room connecting), and on the rig such a one-off, in 4 of 15 calls, raised the latency for
-the rest of the call (mouth-to-ear 410-500 ms against 340-380). A reopen loses what the old stream still held, so it waits for a
-quiet moment: nothing loud handed to the device for longer than its latency, or, failing that
-within `LATENCY_RAISE_DEADLINE_S`, does it anyway. The reopen runs on a worker thread (opening a
+the rest of the call (mouth-to-ear 410-500 ms against 340-380). A reopen loses what the old
+stream still held, so it waits for a quiet moment: nothing loud handed to the device for longer
+than its latency, or, failing that within `LATENCY_RAISE_DEADLINE_S`, does it anyway. The reopen runs on a worker thread (opening a
 device can take tens of milliseconds); the jitter buffer keeps filling meanwhile. The APM's delay
 needs no help: it is measured from every callback's timestamps, so it follows the new latency.
 """
