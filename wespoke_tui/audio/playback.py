@@ -283,7 +283,7 @@ class SoundDevicePlayback:
         self.latency_s = 0.0  # the stream's latency, as PortAudio reports it when opening
         self.callbacks = 0
         self.device_underflows = 0  # PortAudio's own: the callback came too late for the device
-        self.latency_raises = 0
+        self.raised_at: list[float] = []  # time.monotonic() of each reopen with more latency
         self._latency_asked = 0.0
         self.forgiven_underflows = 0
         self._underflows_to_handle = 0  # the callback's count, without the forgiven ones
@@ -292,6 +292,10 @@ class SoundDevicePlayback:
         self._raise_due: float | None = None
         self._reopening: asyncio.Future[None] | None = None
         self._loud_at = 0.0  # when the callback last handed the device something above QUIET_DBFS
+
+    @property
+    def latency_raises(self) -> int:
+        return len(self.raised_at)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -403,10 +407,11 @@ class SoundDevicePlayback:
         with self._stream_lock:
             if self._stream is None:  # closed meanwhile
                 return
+            aborted_at = time.monotonic()
             self._abort(self._stream)
             self._stream = self._start_stream(latency)
             if self._stream is not None:
-                self.latency_raises += 1
+                self.raised_at.append(aborted_at)
                 log.info("output device %r underflowed: latency %.0f → %.0f ms", self.device_name, previous * 1000, self.latency_s * 1000)
             else:
                 self._stream = self._start_stream(previous)
