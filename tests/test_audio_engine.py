@@ -566,7 +566,7 @@ async def test_sixty_seconds_without_underruns(sound_rig: PulseRig) -> None:
 
 async def test_a_device_at_44100_hz_is_resampled_both_ways(sound_rig: PulseRig, tmp_path: Path) -> None:
     """Devices that do not run at 48 kHz: capture resamples to 48 kHz frames, playback to the device."""
-    from wespoke_tui.audio.processing import VoiceProcessor
+    from wespoke_tui.audio.processing import REVERSE_BACKLOG_FRAMES, VoiceProcessor
 
     processor = VoiceProcessor(echo_cancellation=True, noise_suppression=False, auto_gain=False)
     output = SoundDevicePlayback("rig_speaker", processor, rate=44_100)
@@ -594,4 +594,8 @@ async def test_a_device_at_44100_hz_is_resampled_both_ways(sound_rig: PulseRig, 
     (tone_out,) = segments(frame_levels(recorded))
     assert dominant_hz(tone_out.steady(recorded, margin=5)) == pytest.approx(440, abs=3)
     assert power_dbfs(tone_out.steady(recorded, margin=5)) == pytest.approx(-23.0, abs=1.0)
-    assert processor.reverse_frames > 100 and processor.errors == 0, "the APM took 44.1 kHz far-end frames"
+    # The far end waits for the microphone's next frame (none here: capture runs without the APM),
+    # the newest 200 ms of it; one near-end frame takes it into the APM at the device's rate.
+    assert processor.reverse_frames == 0 and processor.reverse_dropped > 100
+    processor.process_capture(np.zeros(FRAME_SAMPLES, dtype=np.int16), 48_000, 0.0)
+    assert processor.reverse_frames == REVERSE_BACKLOG_FRAMES and processor.errors == 0, "the APM took 44.1 kHz far-end frames"

@@ -1,11 +1,13 @@
 """Microphone capture: a sounddevice InputStream → 48 kHz mono int16 20 ms frames on the asyncio loop.
 
-The device runs in 10 ms blocks (the APM's unit). The PortAudio callback resamples its block
-when the device is not at 48 kHz, runs the APM on it (one FFI call that computes and returns:
-it never waits on the loop), and assembles two processed blocks into one 20 ms frame. Only
-then does it touch the loop side: the frame goes into a bounded deque and, when the consumer is
-waiting, `loop.call_soon_threadsafe` wakes it. So the loop wakes 50 times a second for the
-microphone, not 100, and each wake-up carries one `AudioSource.capture_frame` of 20 ms (the
+The device runs in 20 ms blocks, the frame the room is sent: a 10 ms block would only wait
+for the next one, so 10 ms blocks would add wake-ups, not speed. The PortAudio callback
+resamples its block when the device is not at 48 kHz, runs the APM on it 10 ms at a time (the
+APM's unit; one FFI call each that computes and returns: it never waits on the loop), after the
+far end the playback callback queued, and assembles one processed 20 ms frame. Only then does
+it touch the loop side: the frame goes into a bounded deque and, when the consumer is waiting,
+`loop.call_soon_threadsafe` wakes it. So the callback and the loop each wake 50 times a second
+for the microphone, and each loop wake-up carries one `AudioSource.capture_frame` of 20 ms (the
 Opus packet size WebRTC sends anyway). The callback never awaits, never touches asyncio
 objects directly (not thread-safe), and drops the OLDEST frame when the loop falls behind,
 counting it in 10 ms frames.
@@ -125,7 +127,7 @@ class SoundDeviceCapture:
                     samplerate=self.rate,
                     channels=1,
                     dtype="int16",
-                    blocksize=self.rate * FRAME_MS // 1000,
+                    blocksize=self.rate * CAPTURE_FRAME_MS // 1000,
                     latency="low",
                     callback=self._callback,
                     finished_callback=self._on_finished,
@@ -190,7 +192,8 @@ class SoundDeviceCapture:
         for start in range(0, usable, FRAME_SAMPLES):
             block = samples[start : start + FRAME_SAMPLES]
             if self._processor is not None:
-                block = self._processor.process_capture(block, SAMPLE_RATE, latency)
+                waited = latency + (captured_at - first_at) - start / SAMPLE_RATE  # this block's first sample
+                block = self._processor.process_capture(block, SAMPLE_RATE, waited)
             if self._filled == 0:
                 self._frame_at = first_at + start / SAMPLE_RATE
             self._assembly[self._filled : self._filled + FRAME_SAMPLES] = block

@@ -5,7 +5,8 @@ needs both streams in the same module) and reports the health counters of both.
 
 From the SDK (`livekit.rtc`) we use `AudioProcessingModule` and `AudioResampler` as they are.
 `rtc.MediaDevices` is not used, because a call needs what it does not do:
-- 10 ms device blocks instead of 100 ms (100 ms blocks add ~100 ms each way and delay barge-in);
+- 10 ms (speaker) and 20 ms (microphone) device blocks instead of 100 ms (100 ms blocks add
+  ~100 ms each way and delay barge-in);
 - device choice by name, and a rate the device supports (ALSA hardware refuses others, -9997);
 - a bounded capture queue that drops the OLDEST audio and counts it (MediaDevices drops the
   newest, silently), and frames as an async iterator so the session meters them and mutes them;
@@ -26,7 +27,7 @@ from wespoke_tui.audio.processing import VoiceProcessor
 from wespoke_tui.settings import Settings
 
 
-# The PortAudio callbacks are Python and need the GIL every 10 ms; by default a thread that holds
+# The PortAudio callbacks are Python and need the GIL every 10 or 20 ms; by default a thread that holds
 # it (the loop, Textual painting a frame) keeps it up to 5 ms before a waiting callback gets it.
 GIL_SWITCH_INTERVAL_S = 0.001
 

@@ -25,7 +25,8 @@ above the target by more than `TRIM_SLACK_MS` the whole window is standing laten
 jitter, and is trimmed by skipping 10 ms blocks, quiet ones by preference (inaudible), a
 loud one with a fade-in only if no quiet one came within `TRIM_DEADLINE_S`. Each is a **trim**.
 
-Everything the callback outputs (after fades) goes to the APM as the far end, in 10 ms blocks.
+Everything the callback outputs (after fades) is queued for the APM as the far end, in 10 ms
+blocks; the capture callback hands them to the APM (processing.py says why there).
 
 The device side has its own buffer, set by the stream's latency (PortAudio's "low" to start).
 On a busy machine the callback thread can be scheduled too late for it: PortAudio flags an
@@ -457,7 +458,7 @@ class SoundDevicePlayback:
             self._processor.set_output_delay(self.output_latency_s)
             step = self.rate * FRAME_MS // 1000
             for start in range(0, frames - step + 1, step):
-                self._processor.process_reverse(block[start : start + step], self.rate)
+                self._processor.queue_reverse(block[start : start + step], self.rate, now)
 
     def _close_stream(self) -> None:
         with self._stream_lock:
