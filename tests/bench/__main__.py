@@ -43,12 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rt-aec-off", action=argparse.BooleanOptionalAction, default=True,
                         help="also the round trip with AEC off (headless and browser)")
     parser.add_argument("--cost-seconds", type=float, default=60.0)
+    parser.add_argument("--cost-rounds", type=int, default=2, help="cost windows per subject, the order reversed each round")
     parser.add_argument("--profile-seconds", type=float, default=30.0)
     parser.add_argument("--health-seconds", type=float, default=600.0)
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.rt_runs = 2, 1
         args.cost_seconds, args.profile_seconds, args.health_seconds = 10.0, 8.0, 30.0
+        args.cost_rounds = 1
     phases = [p for p in args.only.split(",") if p]
     unknown = set(phases) - set(PHASES)
     if unknown:

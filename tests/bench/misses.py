@@ -27,8 +27,9 @@ HELP_MAX_MS = 300.0
 REMEDIES = {
     "APM (echo cancellation etc.)": (
         f"the echo canceller runs on every {FRAME_MS} ms block of both directions, each block a round trip "
-        "through the SDK's FFI; WebRTC's processing itself is the price of AEC, but the crossings "
-        "would go if capture, APM and playback ran natively (as they do in the browser)"),
+        "through the SDK's FFI (all from the capture callback, back to back, which made them cheaper); "
+        "WebRTC's processing itself is the price of AEC, but the crossings would go if capture, APM and "
+        "playback ran natively (as they do in the browser)"),
     "resampling": "the devices run at another rate than 48 kHz; opening them at 48 kHz would remove it",
     "meters (level maths)": "the level maths runs on every frame; running it at the meters' rate would cut it",
     "SDK / FFI (Python side of livekit.rtc: requests, events, frames)": (
@@ -38,7 +39,9 @@ REMEDIES = {
         f"the screen repaints while audio flows (the meters at up to {METER_HZ:.0f} Hz); a lower rate, or "
         "less of the screen re-rendered per update, would cut it"),
     "PortAudio callbacks (jitter buffer, capture queue)": (
-        "the callbacks' numpy work on every 10 ms block; fewer copies in them would cut it"),
+        "each callback is a wake-up of a sleeping thread, which costs more here than the work it does; "
+        f"fewer of them (the speaker's device blocks are {FRAME_MS} ms, the microphone's "
+        f"{CAPTURE_FRAME_MS} ms) would cut it, at a latency cost on the speaker's side"),
     "event stream and reporting": "the events emitted per second; emitting fewer would cut it",
     "session audio paths (mixing, framing)": (
         "the per-frame mixing and framing; passing a single track's frames through unmixed would cut it"),
@@ -87,8 +90,8 @@ def round_trip(name: str, app: Sample, browser: Sample, neteq: Sample) -> str:
         f"The {name} round trip was {app.median:.0f} ms at the median, the browser's {browser.median:.0f} ms "
         f"({app.median - browser.median:+.0f} ms). " + spread(app, browser, "browser")
         + f"Beyond WebRTC's own jitter buffer, which both have{held}, the app's path holds "
-        f"{FRAME_MS} ms device blocks at each end, {CAPTURE_FRAME_MS} ms frames from the capture callback "
-        "to the loop, "
+        f"{CAPTURE_FRAME_MS} ms device blocks and frames from the microphone to the loop, {FRAME_MS} ms "
+        "device blocks to the speaker, "
         f"an `AudioSource` queue of up to {SOURCE_QUEUE_MS} ms, {STREAM_FRAME_MS} ms `AudioStream` frames "
         f"and a playback jitter buffer that starts at {JITTER_DEFAULT_MS} ms; the browser plays NetEQ's "
         "output straight to its audio device. A lower jitter-buffer start (`--jitter-ms`) is the knob "
@@ -153,8 +156,8 @@ def cpu_vs_floor(name: str, subject: CostWindow, floor: CostWindow, headless: Co
         f"The {name} call used {subject.cpu_percent:.1f} % of a core, floor-20 {floor.cpu_percent:.1f} % "
         f"({subject.cpu_percent / floor.cpu_percent:.2f}×). The floor sends generated frames and throws "
         "away what it receives; the app also runs both sound devices (a PortAudio callback every "
-        f"{FRAME_MS} ms each way), the echo canceller, the capture framing, the jitter buffer and the "
-        "meters. "
+        f"{CAPTURE_FRAME_MS} ms for the microphone and every {FRAME_MS} ms for the speaker), the echo "
+        "canceller, the capture framing, the jitter buffer and the meters. "
     )
     if headless is not None:
         text += (

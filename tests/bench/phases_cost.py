@@ -2,31 +2,59 @@
 
 from __future__ import annotations
 
+import statistics
+
 from tests.bench import misses, subjects
 from tests.bench.bench import BEFORE_COMMIT, Bench
+from tests.bench.procstat import CostWindow
 from tests.bench.report import Row
 from tests.bench.stack import CURRENT
 from wespoke_tui.audio.capture import CAPTURE_FRAME_MS
 
 BENCHMARK = "3. Steady cost"
-# One window each, in this order so drifting load hits all alike: the floor brackets the run,
-# and the code before this change runs right after its current counterpart.
+# A window each per round, in this order and reversed every other round, so that load drifting
+# over the run (or a subject's wake left on the machine) does not favour whoever comes first.
 ORDER = ("floor-20", "browser", "headless", "headless before", "TUI", "TUI before", "baseline", "floor-10")
 
 
+def combined(windows: list[CostWindow]) -> CostWindow:
+    """A subject's rounds as one window: the median CPU, the highest memory."""
+    pss = [w.peak_pss_mb for w in windows if w.peak_pss_mb is not None]
+    return CostWindow(
+        cpu_percent=statistics.median(w.cpu_percent for w in windows),
+        peak_rss_mb=max(w.peak_rss_mb for w in windows),
+        seconds=sum(w.seconds for w in windows),
+        peak_pss_mb=max(pss) if pss else None,
+        processes=max(w.processes for w in windows),
+    )
+
+
 def run(bench: Bench) -> None:
-    stack, seconds = bench.stack, bench.args.cost_seconds
+    stack, seconds, rounds = bench.stack, bench.args.cost_seconds, bench.args.cost_rounds
     mic = subjects.talk_wav(stack.dir / "talk.wav", seconds + 30)
-    results: dict[str, subjects.Cost] = {}
-    for key in ORDER:
-        name, _, when = key.partition(" ")
-        code = bench.before if when == "before" else CURRENT
-        results[key] = subjects.cost(stack, name, seconds, mic, code=code)
-        w = results[key].window
-        bench.log(f"cost {key}: {w.cpu_percent:.1f} % CPU, peak RSS {w.peak_rss_mb:.0f} MB over {w.seconds:.0f} s")
+    measured: dict[str, list[subjects.Cost]] = {key: [] for key in ORDER}
+    for n in range(rounds):
+        for key in ORDER if n % 2 == 0 else ORDER[::-1]:
+            name, _, when = key.partition(" ")
+            code = bench.before if when == "before" else CURRENT
+            measured[key].append(subjects.cost(stack, name, seconds, mic, code=code))
+            w = measured[key][-1].window
+            bench.log(f"cost {key} (round {n + 1}): {w.cpu_percent:.1f} % CPU, peak RSS {w.peak_rss_mb:.0f} MB "
+                      f"over {w.seconds:.0f} s")
+    results = {
+        key: subjects.Cost(
+            combined([c.window for c in costs]),
+            combined(terminals) if (terminals := [c.terminal for c in costs if c.terminal is not None]) else None,
+        )
+        for key, costs in measured.items()
+    }
 
     def cpu(key: str) -> float:
         return results[key].window.cpu_percent
+
+    def spread(key: str) -> str:
+        values = [c.window.cpu_percent for c in measured[key]]
+        return f" ({min(values):.1f}–{max(values):.1f}, n={len(values)})" if len(values) > 1 else ""
 
     def rss(key: str) -> float:
         return results[key].window.peak_rss_mb
@@ -43,16 +71,16 @@ def run(bench: Bench) -> None:
         bench.report.add(Row(BENCHMARK, what, measured, reference, f"{r:.2f}×", target_text, met,
                              why if met is False else ""))
 
-    add(f"CPU, {seconds:.0f} s call (TUI) against the browser", f"{cpu('TUI'):.1f} % of one core",
-        f"browser ({processes}): {browser.cpu_percent:.1f} %", tui.cpu_percent, browser.cpu_percent,
+    add(f"CPU, {seconds:.0f} s call (TUI) against the browser", f"{cpu('TUI'):.1f} % of one core{spread('TUI')}",
+        f"browser ({processes}): {browser.cpu_percent:.1f} %{spread('browser')}", tui.cpu_percent, browser.cpu_percent,
         misses.TUI_CPU_BROWSER_MAX, "≤ browser",
         misses.tui_cpu_vs_browser(tui, browser, headless, floor, tui_profile, headless_profile))
-    add(f"CPU, {seconds:.0f} s call (TUI) against the bare-SDK floor", f"{cpu('TUI'):.1f} % of one core",
-        f"floor-20: {floor.cpu_percent:.1f} %", tui.cpu_percent, floor.cpu_percent,
+    add(f"CPU, {seconds:.0f} s call (TUI) against the bare-SDK floor", f"{cpu('TUI'):.1f} % of one core{spread('TUI')}",
+        f"floor-20: {floor.cpu_percent:.1f} %{spread('floor-20')}", tui.cpu_percent, floor.cpu_percent,
         misses.TUI_CPU_FLOOR_AIM, f"aim ≤ {misses.TUI_CPU_FLOOR_AIM}× floor-20",
         misses.cpu_vs_floor("TUI", tui, floor, headless, None))
-    add(f"CPU, {seconds:.0f} s call (headless) against the bare-SDK floor", f"{cpu('headless'):.1f} % of one core",
-        f"floor-20: {floor.cpu_percent:.1f} %", headless.cpu_percent, floor.cpu_percent,
+    add(f"CPU, {seconds:.0f} s call (headless) against the bare-SDK floor",
+        f"{cpu('headless'):.1f} % of one core{spread('headless')}", f"floor-20: {floor.cpu_percent:.1f} %{spread('floor-20')}", headless.cpu_percent, floor.cpu_percent,
         misses.HEADLESS_CPU_FLOOR_MAX, f"≤ {misses.HEADLESS_CPU_FLOOR_MAX}× floor-20",
         misses.cpu_vs_floor("headless", headless, floor, None, headless_profile))
     tui_rss_met = tui.peak_rss_mb <= misses.TUI_RSS_MAX_MB
@@ -70,11 +98,12 @@ def run(bench: Bench) -> None:
             browser.peak_pss_mb)
     for key, what in (("baseline", "baseline, MediaDevices"), ("floor-10", "floor, 10 ms frames"),
                       ("browser", f"browser, {processes}")):
-        add(f"CPU, {seconds:.0f} s call ({what})", f"{cpu(key):.1f} % of one core", f"floor-20: {floor.cpu_percent:.1f} %",
+        add(f"CPU, {seconds:.0f} s call ({what})", f"{cpu(key):.1f} % of one core{spread(key)}",
+            f"floor-20: {floor.cpu_percent:.1f} %{spread('floor-20')}",
             cpu(key), floor.cpu_percent)
     for name in ("headless", "TUI"):
         add(f"CPU, {seconds:.0f} s call ({name}) against the code before this change ({BEFORE_COMMIT})",
-            f"{cpu(name):.1f} % of one core", f"before: {cpu(name + ' before'):.1f} %", cpu(name),
+            f"{cpu(name):.1f} % of one core{spread(name)}", f"before: {cpu(name + ' before'):.1f} %{spread(name + ' before')}", cpu(name),
             cpu(name + " before"))
 
     terminal = results["TUI"].terminal
@@ -101,5 +130,7 @@ def run(bench: Bench) -> None:
         "browser; headless (`wespoke-tui call --no-tui`); TUI (`wespoke-tui --call-on-start` in a 110×32 "
         "tmux terminal, meters at their normal rate); baseline; and, as context, headless and TUI of "
         f"the code before this change ({BEFORE_COMMIT}, a git worktree run with the same venv). All on "
-        f"the rig's devices with AEC on, one window each, in this order: {', '.join(ORDER)}."
+        f"the rig's devices with AEC on, {rounds} window(s) each, in this order and reversed every other "
+        f"round: {', '.join(ORDER)}. A subject's CPU is the median of its windows (the range in brackets), "
+        "its memory the highest."
     ))
