@@ -364,14 +364,14 @@ async def test_device_underflows_that_recur_raise_the_output_latency_in_the_next
     read_into, calls = playback.buffer.read_into, itertools.count()
 
     def held_up_twice(out: np.ndarray, now: float) -> None:
-        if next(calls) in (10, 140):  # before the sounds (the forgiven one), inside the second (a 0.2 s shift)
+        if next(calls) in (10, 170):  # before the sounds (the forgiven one), inside the second (a 0.2 s shift)
             time.sleep(0.2)
         read_into(out, now)
 
     playback.buffer.read_into = held_up_twice  # type: ignore[method-assign]
     mark = sound_rig.log_mark()
     sound_rig.start_recording_speaker(tmp_path / "speaker.wav")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.6)  # PortAudio restarts the stream ~0.2 s after the first hold-up: before the sounds
     before, low = backend.health(), playback.latency_s
     sounds = np.tile(np.concatenate([sine(440, 0.5, -20.0), np.zeros(RATE // 2, dtype=np.int16)]), 5)
     await write_realtime(output.write, sounds)
@@ -409,8 +409,11 @@ async def test_device_underflows_that_recur_raise_the_output_latency_in_the_next
             f"reopened at {t - start:.2f} s, not in a pause"
         )
     assert after["output_latency_ms"] - before["output_latency_ms"] >= 15
-    for health in (before, after):  # the APM's delay: both measured latencies, the new one included
-        assert health["aec_delay_ms"] == pytest.approx(health["output_latency_ms"] + health["input_latency_ms"], abs=15)
+    # The APM's delay: both measured latencies, the new one included, less the time the far end
+    # waited for the capture callback that hands it to the APM (up to one microphone block).
+    for health in (before, after):
+        measured = health["output_latency_ms"] + health["input_latency_ms"]
+        assert measured - CAPTURE_FRAME_MS - 15 <= health["aec_delay_ms"] <= measured + 15
 
 
 async def test_a_one_off_underflow_keeps_the_low_latency(sound_rig: PulseRig) -> None:

@@ -39,7 +39,8 @@ before it is forgiven (counted, no raise): one late callback is a one-off (a pro
 the room connecting), and on the rig such a one-off, in 4 of 15 calls, raised the latency for
 the rest of the call (mouth-to-ear 410-500 ms against 340-380). A reopen loses what the old
 stream still held, so it waits for a quiet moment: nothing loud handed to the device for longer
-than its latency, or, failing that within `LATENCY_RAISE_DEADLINE_S`, does it anyway. The reopen runs on a worker thread (opening a
+than its latency by a callback that is running (one held up hands nothing, loud or quiet), or,
+failing that within `LATENCY_RAISE_DEADLINE_S`, does it anyway. The reopen runs on a worker thread (opening a
 device can take tens of milliseconds); the jitter buffer keeps filling meanwhile. The APM's delay
 needs no help: it is measured from every callback's timestamps, so it follows the new latency.
 """
@@ -81,6 +82,7 @@ QUIET_MEAN_SQUARE = QUIET_PEAK**2
 MAX_OUTPUT_LATENCY_S = 0.16  # past this, the delay hurts a conversation more than the gaps do
 LATENCY_STEP_S = 0.02
 LATENCY_RAISE_DEADLINE_S = 2.0
+CALLBACK_LATE_S = 3 * FRAME_MS / 1000  # the callback comes every FRAME_MS
 UNDERFLOW_RECUR_S = 60.0
 
 
@@ -293,6 +295,7 @@ class SoundDevicePlayback:
         self._raise_due: float | None = None
         self._reopening: asyncio.Future[None] | None = None
         self._loud_at = 0.0  # when the callback last handed the device something above QUIET_DBFS
+        self._called_at = 0.0  # when the callback last ran
 
     @property
     def latency_raises(self) -> int:
@@ -391,7 +394,8 @@ class SoundDevicePlayback:
             return
         if self._raise_due is None:
             self._raise_due = now + LATENCY_RAISE_DEADLINE_S
-        device_holds_quiet = now - self._loud_at > self.output_latency_s + FRAME_MS / 1000
+        callback_runs = now - self._called_at < CALLBACK_LATE_S
+        device_holds_quiet = callback_runs and now - self._loud_at > self.output_latency_s + FRAME_MS / 1000
         if not device_holds_quiet and now < self._raise_due:
             return
         self._underflows_handled = pending
@@ -436,6 +440,7 @@ class SoundDevicePlayback:
 
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         now = time.monotonic()
+        self._called_at = now
         self.callbacks += 1
         if status.output_underflow:
             self.device_underflows += 1
