@@ -258,6 +258,26 @@ async def test_a_standing_capture_backlog_is_shed_but_a_passing_one_is_not() -> 
 # The assertions are the exact ones of an idle machine plus, at most, what those counts explain.
 
 
+def test_the_far_end_waits_for_the_next_near_end_frame_and_goes_in_first() -> None:
+    """The playback callback queues the far end; the capture callback hands it to the APM right
+    before its own frame, and the APM's delay leaves out the time it waited. Bounded: with no
+    microphone running only the newest REVERSE_BACKLOG_FRAMES are kept, the rest counted."""
+    from wespoke_tui.audio.processing import REVERSE_BACKLOG_FRAMES, VoiceProcessor
+
+    processor = VoiceProcessor(echo_cancellation=True, noise_suppression=False, auto_gain=False)
+    far = tone_frames(0.3)
+    queued_at = time.monotonic() - 0.030
+    for block in far:
+        processor.queue_reverse(block, 48_000, queued_at)
+    assert processor.reverse_frames == 0 and processor.reverse_dropped == len(far) - REVERSE_BACKLOG_FRAMES
+    processor.set_output_delay(0.040)
+    processor.process_capture(np.zeros(FRAME_SAMPLES, dtype=np.int16), 48_000, 0.010)
+    assert processor.reverse_frames == REVERSE_BACKLOG_FRAMES and processor.errors == 0
+    assert processor.stream_delay_ms == pytest.approx(40 + 10 - 30, abs=3)
+    processor.process_capture(np.zeros(FRAME_SAMPLES, dtype=np.int16), 48_000, 0.010)
+    assert processor.reverse_frames == REVERSE_BACKLOG_FRAMES, "each far-end block goes in once"
+
+
 async def collect(frames: AsyncIterator[np.ndarray], into: list[np.ndarray]) -> None:
     async for frame in frames:
         into.append(frame)
