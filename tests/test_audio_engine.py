@@ -33,7 +33,7 @@ from tests.stack.pulse_rig import (
     write_wav,
 )
 from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES
-from wespoke_tui.audio.capture import CAPTURE_FRAME_MS, CAPTURE_FRAME_SAMPLES, SoundDeviceCapture
+from wespoke_tui.audio.capture import BACKLOG_WINDOW_S, CAPTURE_FRAME_MS, CAPTURE_FRAME_SAMPLES, SoundDeviceCapture
 from wespoke_tui.audio.engine import SoundDeviceBackend
 from wespoke_tui.audio.playback import (
     TRIM_DEADLINE_S,
@@ -241,23 +241,6 @@ async def test_a_standing_capture_backlog_is_shed_but_a_passing_one_is_not() -> 
     assert capture.trimmed_frames == trimmed
 
 
-# ---- on the rig ---------------------------------------------------------------------------------
-#
-# On a busy machine, glitches happen that the engine did not cause, and each kind is counted:
-# - the device side: the engine's callback came too late for the device. PulseAudio logs every
-#   underrun of the engine's output stream ("ALSA Playback"), which PortAudio reports only in
-#   part (as `device_underflows`); each such underrun is a gap in what the speaker played, and a
-#   PortAudio-reported one (the stream is restarted) or a latency raise (it is reopened) also
-#   loses what the device held, up to its latency;
-# - the feed side: `write_realtime`, the stand-in for a remote track, was late by more than the
-#   jitter buffer held (FeedTiming.stalls); then the buffer runs dry, an underrun that is not
-#   the engine's;
-# - the consumer side: the test read the capture frames more than the queue's 200 ms late, and
-#   the engine dropped the oldest ones (`dropped_frames`), or a backlog stood for a second and
-#   the engine shed it (`trimmed_frames`).
-# The assertions are the exact ones of an idle machine plus, at most, what those counts explain.
-
-
 def test_the_far_end_waits_for_the_next_near_end_frame_and_goes_in_first() -> None:
     """The playback callback queues the far end; the capture callback hands it to the APM right
     before its own frame, and the APM's delay leaves out the time it waited. Bounded: with no
@@ -276,6 +259,38 @@ def test_the_far_end_waits_for_the_next_near_end_frame_and_goes_in_first() -> No
     assert processor.stream_delay_ms == pytest.approx(40 + 10 - 30, abs=3)
     processor.process_capture(np.zeros(FRAME_SAMPLES, dtype=np.int16), 48_000, 0.010)
     assert processor.reverse_frames == REVERSE_BACKLOG_FRAMES, "each far-end block goes in once"
+
+
+async def test_a_window_ending_on_a_read_with_nothing_new_sheds_no_more_than_is_queued() -> None:
+    """Three frames stood behind the read that opened the window; the next read, past the
+    window's end, comes before any new frame: it finds three, gets one, and two are shed (it once
+    shed three, emptied the queue under that read and stopped the microphone for the call)."""
+    capture = SoundDeviceCapture(None, processor=None)
+    capture._loop = asyncio.get_running_loop()
+    frame = np.zeros(CAPTURE_FRAME_SAMPLES, dtype=np.int16)
+    for _ in range(4):
+        capture._deliver(frame, 0.0)
+    assert await capture._next_frame() is not None  # opens the window: three stay queued
+    await asyncio.sleep(BACKLOG_WINDOW_S + 0.05)
+    assert await capture._next_frame() is not None, "the read that ends the window gets its frame"
+    assert capture.trimmed_frames == 2 * CAPTURE_FRAME_MS // FRAME_MS and capture.queue_depth == 0
+
+
+# ---- on the rig ---------------------------------------------------------------------------------
+#
+# On a busy machine, glitches happen that the engine did not cause, and each kind is counted:
+# - the device side: the engine's callback came too late for the device. PulseAudio logs every
+#   underrun of the engine's output stream ("ALSA Playback"), which PortAudio reports only in
+#   part (as `device_underflows`); each such underrun is a gap in what the speaker played, and a
+#   PortAudio-reported one (the stream is restarted) or a latency raise (it is reopened) also
+#   loses what the device held, up to its latency;
+# - the feed side: `write_realtime`, the stand-in for a remote track, was late by more than the
+#   jitter buffer held (FeedTiming.stalls); then the buffer runs dry, an underrun that is not
+#   the engine's;
+# - the consumer side: the test read the capture frames more than the queue's 200 ms late, and
+#   the engine dropped the oldest ones (`dropped_frames`), or a backlog stood for a second and
+#   the engine shed it (`trimmed_frames`).
+# The assertions are the exact ones of an idle machine plus, at most, what those counts explain.
 
 
 async def collect(frames: AsyncIterator[np.ndarray], into: list[np.ndarray]) -> None:

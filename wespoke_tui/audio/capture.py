@@ -247,14 +247,17 @@ class SoundDeviceCapture:
         standing latency, and that many of the oldest frames go."""
         depth = len(self._frames) - 1  # what stays queued after this read
         now = time.monotonic()
+        # This read's depth counts too: the window's lowest must never be more than what is queued
+        # now (a window whose lowest was 3 ended on a read of the only frame, and shedding 3
+        # emptied the queue under that read and stopped the microphone).
+        self._window_min = min(self._window_min, depth)
         if now < self._window_end:
-            self._window_min = min(self._window_min, depth)
             return
         if self._window_end and self._window_min > 0:
             for _ in range(self._window_min):
                 self._frames.popleft()
                 self.trimmed_frames += CAPTURE_FRAME_MS // FRAME_MS
-        self._window_end, self._window_min = now + BACKLOG_WINDOW_S, depth
+        self._window_end, self._window_min = now + BACKLOG_WINDOW_S, len(self._frames) - 1
 
     def _check_alive(self) -> None:
         now = time.monotonic()
