@@ -40,9 +40,10 @@ the room connecting), and on the rig such a one-off, in 4 of 15 calls, raised th
 the rest of the call (mouth-to-ear 410-500 ms against 340-380). A reopen loses what the old
 stream still held, so it waits for a quiet moment: nothing loud handed to the device for longer
 than its latency by a callback that is running (one held up hands nothing, loud or quiet), or,
-failing that within `LATENCY_RAISE_DEADLINE_S`, does it anyway. The reopen runs on a worker thread (opening a
-device can take tens of milliseconds); the jitter buffer keeps filling meanwhile. The APM's delay
-needs no help: it is measured from every callback's timestamps, so it follows the new latency.
+failing that within `LATENCY_RAISE_DEADLINE_S`, does it anyway. The reopen runs on a worker
+thread (opening a device can take tens of milliseconds); the jitter buffer keeps filling
+meanwhile. The APM's delay needs no help: it is measured from every callback's timestamps, so
+it follows the new latency.
 """
 
 from __future__ import annotations
