@@ -52,9 +52,11 @@ def run(bench: Bench) -> None:
     def cpu(key: str) -> float:
         return results[key].window.cpu_percent
 
-    def spread(key: str) -> str:
+    def share(key: str, unit: str = "") -> str:
+        """`key`'s CPU as text, with the range of its windows when there are several."""
         values = [c.window.cpu_percent for c in measured[key]]
-        return f" ({min(values):.1f}–{max(values):.1f}, n={len(values)})" if len(values) > 1 else ""
+        spread = f" ({min(values):.1f}–{max(values):.1f}, n={len(values)})" if len(values) > 1 else ""
+        return f"{cpu(key):.1f} %{unit}{spread}"
 
     def rss(key: str) -> float:
         return results[key].window.peak_rss_mb
@@ -71,16 +73,16 @@ def run(bench: Bench) -> None:
         bench.report.add(Row(BENCHMARK, what, measured, reference, f"{r:.2f}×", target_text, met,
                              why if met is False else ""))
 
-    add(f"CPU, {seconds:.0f} s call (TUI) against the browser", f"{cpu('TUI'):.1f} % of one core{spread('TUI')}",
-        f"browser ({processes}): {browser.cpu_percent:.1f} %{spread('browser')}", tui.cpu_percent, browser.cpu_percent,
+    add(f"CPU, {seconds:.0f} s call (TUI) against the browser", share('TUI', ' of one core'),
+        f"browser ({processes}): {share('browser')}", tui.cpu_percent, browser.cpu_percent,
         misses.TUI_CPU_BROWSER_MAX, "≤ browser",
         misses.tui_cpu_vs_browser(tui, browser, headless, floor, tui_profile, headless_profile))
-    add(f"CPU, {seconds:.0f} s call (TUI) against the bare-SDK floor", f"{cpu('TUI'):.1f} % of one core{spread('TUI')}",
-        f"floor-20: {floor.cpu_percent:.1f} %{spread('floor-20')}", tui.cpu_percent, floor.cpu_percent,
+    add(f"CPU, {seconds:.0f} s call (TUI) against the bare-SDK floor", share('TUI', ' of one core'),
+        f"floor-20: {share('floor-20')}", tui.cpu_percent, floor.cpu_percent,
         misses.TUI_CPU_FLOOR_AIM, f"aim ≤ {misses.TUI_CPU_FLOOR_AIM}× floor-20",
         misses.cpu_vs_floor("TUI", tui, floor, headless, None))
     add(f"CPU, {seconds:.0f} s call (headless) against the bare-SDK floor",
-        f"{cpu('headless'):.1f} % of one core{spread('headless')}", f"floor-20: {floor.cpu_percent:.1f} %{spread('floor-20')}", headless.cpu_percent, floor.cpu_percent,
+        share('headless', ' of one core'), f"floor-20: {share('floor-20')}", headless.cpu_percent, floor.cpu_percent,
         misses.HEADLESS_CPU_FLOOR_MAX, f"≤ {misses.HEADLESS_CPU_FLOOR_MAX}× floor-20",
         misses.cpu_vs_floor("headless", headless, floor, None, headless_profile))
     tui_rss_met = tui.peak_rss_mb <= misses.TUI_RSS_MAX_MB
@@ -98,12 +100,12 @@ def run(bench: Bench) -> None:
             browser.peak_pss_mb)
     for key, what in (("baseline", "baseline, MediaDevices"), ("floor-10", "floor, 10 ms frames"),
                       ("browser", f"browser, {processes}")):
-        add(f"CPU, {seconds:.0f} s call ({what})", f"{cpu(key):.1f} % of one core{spread(key)}",
-            f"floor-20: {floor.cpu_percent:.1f} %{spread('floor-20')}",
+        add(f"CPU, {seconds:.0f} s call ({what})", share(key, ' of one core'),
+            f"floor-20: {share('floor-20')}",
             cpu(key), floor.cpu_percent)
     for name in ("headless", "TUI"):
         add(f"CPU, {seconds:.0f} s call ({name}) against the code before this change ({BEFORE_COMMIT})",
-            f"{cpu(name):.1f} % of one core{spread(name)}", f"before: {cpu(name + ' before'):.1f} %{spread(name + ' before')}", cpu(name),
+            share(name, ' of one core'), f"before: {share(name + ' before')}", cpu(name),
             cpu(name + " before"))
 
     terminal = results["TUI"].terminal

@@ -185,6 +185,7 @@ class SoundDeviceCapture:
 
         `captured_at`: when the first of the new samples entered the microphone."""
         first_at = captured_at - self._carry.size / SAMPLE_RATE
+        first_waited = latency + (captured_at - first_at)  # since the first sample entered the microphone
         if self._carry.size:
             samples = np.concatenate((self._carry, samples))
         usable = samples.size - samples.size % FRAME_SAMPLES
@@ -192,8 +193,7 @@ class SoundDeviceCapture:
         for start in range(0, usable, FRAME_SAMPLES):
             block = samples[start : start + FRAME_SAMPLES]
             if self._processor is not None:
-                waited = latency + (captured_at - first_at) - start / SAMPLE_RATE  # this block's first sample
-                block = self._processor.process_capture(block, SAMPLE_RATE, waited)
+                block = self._processor.process_capture(block, SAMPLE_RATE, first_waited - start / SAMPLE_RATE)
             if self._filled == 0:
                 self._frame_at = first_at + start / SAMPLE_RATE
             self._assembly[self._filled : self._filled + FRAME_SAMPLES] = block

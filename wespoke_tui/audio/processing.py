@@ -110,6 +110,8 @@ class VoiceProcessor:
         return view.copy()
 
     def _process_reverse(self) -> None:
+        if not self._reverse:  # the second 10 ms block of a capture callback finds it drained
+            return
         now = time.monotonic()
         while self._reverse:
             samples, rate, queued_at = self._reverse.popleft()
