@@ -24,8 +24,8 @@ import pytest
 
 from tests.stack.assistant_control import AssistantProcess
 from tests.stack.livekit_fixtures import Stack as WespokeStack
-from wespoke_tui.audio.wav import WavBackend, write_wav_48k_mono
-from wespoke_tui.errors import DISCONNECTED
+from wespoke_tui.audio.wav import WavBackend, WavInput, write_wav_48k_mono
+from wespoke_tui.errors import DISCONNECTED, MICROPHONE_ERROR
 from wespoke_tui.events import AssistantLevel, CallEvent, CallState, ErrorEvent, StateChanged
 from wespoke_tui.session import CallSession
 from wespoke_tui.settings import Settings
@@ -324,3 +324,44 @@ async def test_server_frozen_30s_fails_the_call_clearly(
     await no_call_left_open(stack, within_s=SERVER_GRACE_S)
     print(f"frozen 30 s: our participant gone {time.monotonic() - thawed:.1f} s after the thaw")
     assert session.state == CallState.FAILED
+
+
+class FailingMicrophone(WavInput):
+    """The WAV microphone, until its 25th frame raises what no audio device raises: a bug."""
+
+    async def frames(self) -> AsyncIterator[np.ndarray]:
+        async for frame in super().frames():
+            if self.frames_sent == 25:
+                raise IndexError("pop from an empty deque")
+            yield frame
+
+
+class FailingMicrophoneBackend(WavBackend):
+    def open_input(self) -> WavInput:
+        self.input = FailingMicrophone(self._input_wav)
+        return self.input
+
+
+async def test_a_fault_in_the_microphone_path_is_a_microphone_error_and_the_call_goes_on(
+    stack: Stack, tmp_path: Path, no_traceback: TracebackWatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    wav = tone_wav(tmp_path / "mic.wav", seconds=60)
+    async with connected(CallSession(stack.settings(), lambda: FailingMicrophoneBackend(wav, None))) as (session, events):
+        error_event = await events.wait_for(lambda e: isinstance(e, ErrorEvent), timeout=5)
+        assert error_event.error.code == MICROPHONE_ERROR and not error_event.fatal
+        assert error_event.error.user_message.strip()
+        assert "IndexError" in error_event.error.message
+        stopped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("microphone stopped")]
+        assert stopped == ["microphone stopped: IndexError: pop from an empty deque (at test_drills.py:"
+                           f"{FailingMicrophone.frames.__code__.co_firstlineno + 3})"], stopped
+
+        # Listen-only, not over: the assistant is still heard and the call hangs up cleanly.
+        after = time.monotonic()
+        stack.assistant_for(session.call_id or "").send({"cmd": "tone", "freq": 523, "seconds": 1.0, "dbfs": -12})
+        await events.heard(timeout=10, since=after)
+        assert session.state == CallState.CONNECTED
+        assert CallState.FAILED not in events.states()
+        await session.hang_up()
+        assert session.state == CallState.ENDED
+        assert [e.error.code for e in events.of(ErrorEvent)] == [MICROPHONE_ERROR]
+    await no_call_left_open(stack)

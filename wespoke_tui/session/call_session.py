@@ -20,7 +20,9 @@ import contextlib
 import json
 import logging
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -515,6 +517,16 @@ class CallSession:
         except CallError as exc:
             log.warning("microphone stopped: %s", exc)
             self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, exc.message, lang=self._settings.lang), fatal=False))
+        except Exception as exc:
+            # A fault of ours or the SDK's: the call goes on listen-only, as for a dead device,
+            # and the user is told (a microphone that stops without a word sends silence).
+            if call.hangup.is_set():
+                return
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            log.warning("microphone stopped: %s: %s (at %s:%d)", type(exc).__name__, exc,
+                        Path(where.filename).name, where.lineno or 0)
+            message = f"the microphone stopped: {type(exc).__name__}"
+            self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, message, lang=self._settings.lang), fatal=False))
         finally:
             self._mic_is_levels_clock = False
 
