@@ -13,21 +13,18 @@ The SDK's APM is used as is. What this wrapper adds:
 - `set_stream_delay_ms` can raise on large delays (livekit/agents #2854): the delay is clamped
   to what WebRTC accepts and any error is logged once and ignored; the call never dies of it;
 - the cost per 10 ms stays at one FFI call per stream: each stream has one `AudioFrame` whose
-  buffer is reused (numpy writes into it, the APM processes it in place), its request prepared
-  once (apm_ffi.py), and the delay is sent only when its whole-millisecond value changes.
+  buffer is reused (numpy writes into it, the APM processes it in place), and the delay is sent
+  only when its whole-millisecond value changes.
 """
 
 from __future__ import annotations
 
 import collections
-import functools
 import logging
 import time
-from collections.abc import Callable
 
 import numpy as np
 
-from wespoke_tui.audio import apm_ffi
 from wespoke_tui.audio.base import FRAME_MS
 
 log = logging.getLogger(__name__)
@@ -58,7 +55,7 @@ class VoiceProcessor:
         self._output_delay_ms = 0.0
         self._delay_ms: float | None = None
         self._sent_delay_ms: int | None = None
-        self._frames: dict[tuple[str, int], tuple[np.ndarray, Callable[[], None]]] = {}
+        self._frames: dict[tuple[str, int], tuple[object, np.ndarray]] = {}
         self._delay_failed = False
         self.errors = 0
         self.reverse_frames = 0
@@ -80,18 +77,14 @@ class VoiceProcessor:
         """From the playback callback: how long until what is written now reaches the DAC."""
         self._output_delay_ms = max(0.0, seconds * 1000.0)
 
-    def _frame(self, stream: str, rate: int) -> tuple[np.ndarray, Callable[[], None]]:
-        """The reusable 10 ms frame of one stream (FORWARD or REVERSE) at one rate: a numpy view
-        of its samples, and the call that processes them in place."""
+    def _frame(self, stream: str, rate: int) -> tuple[object, np.ndarray]:
+        """The reusable 10 ms frame of one stream at one rate, and a numpy view of its samples."""
         key = (stream, rate)
         made = self._frames.get(key)
         if made is None:
             samples = rate * FRAME_MS // 1000
             buffer = bytearray(samples * 2)
-            frame = self._rtc.AudioFrame(buffer, rate, 1, samples)
-            public = self._apm.process_stream if stream == apm_ffi.FORWARD else self._apm.process_reverse_stream
-            call = apm_ffi.prepare(self._apm, stream, frame) or functools.partial(public, frame)
-            made = (np.frombuffer(buffer, dtype=np.int16), call)
+            made = (self._rtc.AudioFrame(buffer, rate, 1, samples), np.frombuffer(buffer, dtype=np.int16))
             self._frames[key] = made
         return made
 
@@ -105,12 +98,12 @@ class VoiceProcessor:
         """The near end: one 10 ms int16 frame, after the far end queued so far; returns the
         processed copy."""
         self._process_reverse()
-        view, process = self._frame(apm_ffi.FORWARD, rate)
+        frame, view = self._frame("capture", rate)
         view[:] = samples
         if self.echo_cancellation:
             self._set_delay(self._output_delay_ms + max(0.0, capture_delay_s * 1000.0) - self._reverse_wait_ms)
         try:
-            process()
+            self._apm.process_stream(frame)
         except Exception:
             self._count_error("forward stream")
             return samples
@@ -123,10 +116,10 @@ class VoiceProcessor:
         while self._reverse:
             samples, rate, queued_at = self._reverse.popleft()
             self._reverse_wait_ms = (now - queued_at) * 1000.0
-            view, process = self._frame(apm_ffi.REVERSE, rate)
+            frame, view = self._frame("reverse", rate)
             view[:] = samples
             try:
-                process()
+                self._apm.process_reverse_stream(frame)
                 self.reverse_frames += 1
             except Exception:
                 self._count_error("reverse stream")
