@@ -513,14 +513,14 @@ async def test_volume_meter_repaints_only_when_what_it_shows_changes() -> None:
     async with app.run_test(size=(70, 3)) as pilot:
         meter = app.query_one(VolumeMeter)
         painted: list[str] = []
-        render = meter.render
+        paint = meter.paint
 
-        def counting_render():  # type: ignore[no-untyped-def]
-            text = render()
-            painted.append(str(text))
-            return text
+        def counting_paint(*args):  # type: ignore[no-untyped-def]
+            strip = paint(*args)
+            painted.append(strip.text)
+            return strip
 
-        meter.render = counting_render  # type: ignore[method-assign]
+        meter.paint = counting_paint  # type: ignore[method-assign]
         meter.rms_dbfs, meter.peak_dbfs = -20.0, -20.0
         await pilot.pause()
         assert len(painted) == 1 and "-20 dBFS" in painted[-1]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
-from rich.text import Text
+from rich.segment import Segment
+from rich.style import Style
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 from wespoke_tui.events import SILENCE_DBFS
@@ -20,6 +22,9 @@ def bar_fraction(dbfs: float) -> float:
 
 ZONES = ((0.7, "green"), (0.9, "yellow"), (1.0, "red"))
 """Where each colour of the bar ends, as a fraction of its width."""
+ZONE_STYLES = {colour: Style(color=colour) for _, colour in ZONES}
+BOLD = Style(bold=True)
+DIM = Style(dim=True)
 
 
 class VolumeMeter(Widget):
@@ -36,6 +41,8 @@ class VolumeMeter(Widget):
         super().__init__(id=id)
         self.label = label
         self._painted: tuple[int, int, str] | None = None
+        self._strip = Strip([])
+        self._strip_key: tuple[tuple[int, int, str], int, Style] | None = None
 
     def watch_rms_dbfs(self) -> None:
         self._repaint_if_changed()
@@ -66,23 +73,38 @@ class VolumeMeter(Widget):
             peak_at = -1
         return filled, peak_at, reading
 
-    def render(self) -> Text:
+    def render_line(self, y: int) -> Strip:
+        # The line API: segments straight to the compositor. A `render()` returning Rich Text
+        # is converted to Textual content on every repaint, up to METER_HZ times a second.
+        width = self.size.width
+        if y:
+            return Strip.blank(width, self.rich_style)
+        shown = self._painted = self._shown()
+        key = (shown, width, self.rich_style)
+        if key != self._strip_key:
+            self._strip, self._strip_key = self.paint(shown, self.rich_style).adjust_cell_length(width, self.rich_style), key
+        return self._strip
+
+    def paint(self, shown: tuple[int, int, str], base: Style) -> Strip:
+        """The meter's line: label, bar in its colour zones with the peak mark, reading."""
         label, reading, width = self._layout()
-        filled, peak_at, _ = self._painted = self._shown()
-        bar = Text()
+        filled, peak_at, _ = shown
+        dim = base + DIM
+        segments = [Segment(label, base + BOLD)]
         start = 0
         for limit, colour in ZONES:
             stop = min(width, math.ceil(limit * width))
             lit_end = max(start, min(stop, filled))
-            bar.append("█" * (lit_end - start), style=colour)
+            lit = base + ZONE_STYLES[colour]
+            segments.append(Segment("█" * (lit_end - start), lit))
             if lit_end <= peak_at < stop:
-                bar.append("·" * (peak_at - lit_end), style="dim")
-                bar.append("▏", style=colour)
-                bar.append("·" * (stop - peak_at - 1), style="dim")
+                segments += [Segment("·" * (peak_at - lit_end), dim), Segment("▏", lit),
+                             Segment("·" * (stop - peak_at - 1), dim)]
             else:
-                bar.append("·" * (stop - lit_end), style="dim")
+                segments.append(Segment("·" * (stop - lit_end), dim))
             start = stop
-        return Text.assemble((label, "bold"), bar, " ", reading)
+        segments.append(Segment(" " + reading, base))
+        return Strip([segment for segment in segments if segment.text])
 
 
 class MutedSpeechDetector:
