@@ -11,7 +11,7 @@ from tests.bench.report import Report
 from tests.bench.stack import BenchStack, Code
 
 # The code before this stop's work (its base commit): the before/after figures.
-BEFORE_COMMIT = "6da3ec8"
+BEFORE_COMMIT = "5a34ef7"
 
 
 @dataclass
