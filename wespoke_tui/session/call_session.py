@@ -76,22 +76,12 @@ from wespoke_tui.session.parts import (
     scrub_token,
 )
 from wespoke_tui.session.data import DataHandler
+from wespoke_tui.session.leave import let_join_settle, let_publish_settle
 from wespoke_tui.session.room_events import RoomEventHandler
 from wespoke_tui.session.stream import EventStream
 from wespoke_tui.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# How long after the microphone's publish a hang-up still waits for the server to finish
-# answering it (`_let_publish_settle`); past that the Leave goes at once. Measured on loopback:
-# the answer comes 15-260 ms after `publish_track` returns, the participant updates up to 30 ms
-# after the answer.
-PUBLISH_SETTLE_S = 0.5
-PUBLISH_ANSWER_POLL_S = 0.005
-PUBLISH_UPDATES_AFTER_ANSWER_S = 0.04
-# The same for a hang-up right after the join (`_let_join_settle`): at most this long after it.
-JOIN_SETTLE_S = 0.5
-
 
 class CallSession:
     """The call controller over LiveKit. One call at a time; many calls in a row."""
@@ -609,8 +599,8 @@ class CallSession:
             task.cancel()
         room = call.room
         if room is not None:
-            await self._let_join_settle(call, room)
-            await self._let_publish_settle(call)
+            await let_join_settle(call, room)
+            await let_publish_settle(call, self._mic_published_at)
             try:
                 await asyncio.wait_for(room.disconnect(), DISCONNECT_TIMEOUT_S)
             except (asyncio.TimeoutError, Exception) as exc:
@@ -647,61 +637,6 @@ class CallSession:
             self._emit(ErrorEvent(error, fatal=True))
             self._set_state(CallState.FAILED, error)
         call.done.set()
-
-    async def _let_join_settle(self, call: CallParts, room: rtc.Room) -> None:
-        """Right after the join, hold the Leave until the server has sent what the join starts.
-
-        That is the token refresh it sends first thing after the join and its answer to the
-        publisher connection's offer (the data channels); both usually come before
-        `Room.connect` returns. When the server was slow (loaded, or just resumed), they come
-        after, and a Leave sent before them hits the race `_let_publish_settle` describes: 4 % of
-        hang-ups during a connect held by a frozen server left the participant in the room for
-        21 s. The answer shows as the publisher's DTLS transport connected in the stats.
-        """
-        if call.connected_at is None:
-            return
-        deadline = call.connected_at + JOIN_SETTLE_S
-        if time.monotonic() >= deadline:
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(call.token_refreshed.wait(), deadline - time.monotonic())
-        while time.monotonic() < deadline:
-            try:
-                stats = await asyncio.wait_for(room.get_rtc_stats(), deadline - time.monotonic())
-            except Exception:
-                return
-            if any(
-                s.WhichOneof("stats") == "transport"
-                and s.transport.transport.dtls_state == rtc.stats.DtlsTransportState.DTLS_TRANSPORT_CONNECTED
-                for s in stats.publisher_stats
-            ):
-                return
-            await asyncio.sleep(PUBLISH_ANSWER_POLL_S)
-
-    async def _let_publish_settle(self, call: CallParts) -> None:
-        """Right after the microphone's publish, hold the Leave until the server has answered it.
-
-        `publish_track` returns before the server answered the offer it starts, and the server
-        sends two participant updates with that answer. The SDK closes the signal socket right
-        after the Leave, and when the server writes to it then, its writer fails and closes the
-        socket before its reader took the Leave (livekit-server `RTCService.ServeHTTP`): the
-        participant stays in the room until the room closes, for 1-3 % of the hang-ups in that
-        window. The answer shows as the sender's first outbound-rtp stats; the updates do not show
-        through the SDK, hence the short wait after the answer.
-        """
-        published_at = self._mic_published_at
-        if call.mic_track is None or published_at is None:
-            return
-        deadline = published_at + PUBLISH_SETTLE_S
-        while time.monotonic() < deadline:
-            try:
-                stats = await asyncio.wait_for(call.mic_track.get_stats(), deadline - time.monotonic())
-            except Exception:
-                return
-            if any(s.WhichOneof("stats") == "outbound_rtp" for s in stats):
-                await asyncio.sleep(min(PUBLISH_UPDATES_AFTER_ANSWER_S, deadline - time.monotonic()))
-                return
-            await asyncio.sleep(PUBLISH_ANSWER_POLL_S)
 
     # ------------------------------------------------------------------ helpers
 

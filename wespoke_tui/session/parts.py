@@ -86,7 +86,7 @@ class CallParts:
         self.room: rtc.Room | None = None
         self.connected_at: float | None = None  # monotonic; when `Room.connect` returned
         # The server's first message after the join is a token refresh (livekit-server
-        # `rtcSessionWorker`); `_let_join_settle` holds an early Leave until it arrived.
+        # `rtcSessionWorker`); `leave.let_join_settle` holds an early Leave until it arrived.
         self.token_refreshed = asyncio.Event()
         self.input: AudioInput | None = None
         self.output: AudioOutput | None = None
