@@ -76,13 +76,14 @@ class VolumeMeter(Widget):
     def render_line(self, y: int) -> Strip:
         # The line API: segments straight to the compositor. A `render()` returning Rich Text
         # is converted to Textual content on every repaint, up to METER_HZ times a second.
-        width = self.size.width
+        width, base = self.size.width, self.rich_style
         if y:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         shown = self._painted = self._shown()
-        key = (shown, width, self.rich_style)
+        key = (shown, width, base)
         if key != self._strip_key:
-            self._strip, self._strip_key = self.paint(shown, self.rich_style).adjust_cell_length(width, self.rich_style), key
+            self._strip = self.paint(shown, base).adjust_cell_length(width, base)
+            self._strip_key = key
         return self._strip
 
     def paint(self, shown: tuple[int, int, str], base: Style) -> Strip:
