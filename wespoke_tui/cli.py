@@ -39,6 +39,24 @@ def _say_error(text: str) -> None:
     print(f"{PROG}: error: {line}", file=sys.stderr, flush=True)
 
 
+def utf8_off_console() -> None:
+    """Standard streams that are not a console (a pipe, a file, a CI log) are UTF-8, whatever
+    the locale says (Windows gives a pipe its ANSI code page, cp1252 in the west, which has no
+    Turkish letters): every line gets through. A console keeps its encoding, and a character it
+    cannot show becomes '?' instead of costing the line."""
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
+        try:
+            if stream.isatty():
+                reconfigure(errors="replace")
+            else:
+                reconfigure(encoding="utf-8", errors="replace")
+        except (OSError, ValueError):  # closed, or not a text stream we can change
+            continue
+
+
 def _dispatch(command: str, settings: Settings, options: HeadlessOptions) -> int:
     # The process's one signal and exit policy: the runner attaches its way out and installs it.
     from wespoke_tui.shutdown import ExitPolicy, leave_after_call
@@ -78,6 +96,7 @@ def _say_unexpected(exc: Exception, log_file: Path | None) -> None:
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     env = os.environ if env is None else env
+    utf8_off_console()
     # Until the settings are known nothing is logged anywhere (not even Python's last-resort
     # stderr handler), so a failure before then still gives exactly one line.
     setup_logging(Settings())

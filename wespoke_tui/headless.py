@@ -205,7 +205,7 @@ def _open_transcript(path: Path | None) -> IO[str] | None:
         return None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", encoding="utf-8")
+        return open(path, "w", encoding="utf-8", newline="\n")
     except OSError as exc:
         log.warning("cannot write the transcript to %s: %s", path, exc)
         return None

@@ -81,6 +81,14 @@ def _create_private(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
 
 
+class _LogFile(logging.FileHandler):
+    """The log file, UTF-8 with \\n line ends on every OS (FileHandler's own text mode would
+    write \\r\\n on Windows)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        return open(self.baseFilename, self.mode, encoding="utf-8", newline="\n")  # noqa: SIM115
+
+
 def setup_logging(settings: Settings) -> None:
     """Route all logging to `settings.log_file` (or nowhere) at `settings.log_level`.
 
@@ -94,7 +102,7 @@ def setup_logging(settings: Settings) -> None:
     handler: logging.Handler
     if settings.log_file is not None:
         _create_private(settings.log_file)
-        handler = logging.FileHandler(settings.log_file, encoding="utf-8")
+        handler = _LogFile(settings.log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
     else:
         handler = logging.NullHandler()

@@ -1,10 +1,16 @@
-"""SIGINT, SIGTERM and SIGHUP end the call before the process goes.
+"""SIGINT, SIGTERM and SIGHUP (Ctrl+Break and a closed console on Windows) end the call before
+the process goes.
 
 A call left open keeps running (and costing credits) until the server notices, so the first
 signal hangs up exactly like the user would (room disconnected first, devices closed), then
 lets the program exit. A second signal while that is under way forces the exit at once.
 Handlers live on the running asyncio loop (`loop.add_signal_handler`), so the hang-up runs as
-ordinary loop code, never inside a signal frame.
+ordinary loop code, never inside a signal frame; where the loop cannot take them (Windows'
+Proactor loop), a plain `signal.signal` handler hands the signal to the loop thread-safely.
+The signal set is what the platform has (`platform_signals`): Windows has no SIGHUP, and closing
+its console window, logging off or shutting down reach a console process only through
+`SetConsoleCtrlHandler` (`ConsoleCloseHandler`), whose routine must not return before the call
+has hung up, because Windows ends the process the moment it does.
 
 One policy for the whole process, `ExitPolicy`: the CLI makes it and hands it to the runner it
 starts (the TUI, `ui/app.py`, or the headless call, through `GracefulShutdown`), which attaches
@@ -22,10 +28,23 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wespoke_tui.winconsole import ConsoleCloseHandler
 
 log = logging.getLogger("wespoke_tui.shutdown")
 
-DEFAULT_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def platform_signals() -> tuple[signal.Signals, ...]:
+    """The exit signals this platform has: SIGINT and SIGTERM everywhere, SIGHUP (a closed
+    terminal) on POSIX, SIGBREAK (Ctrl+Break) on Windows."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+    return tuple(getattr(signal, name) for name in names if hasattr(signal, name))
+
+
+DEFAULT_SIGNALS: tuple[signal.Signals, ...] = platform_signals()
 EXIT_INTERRUPTED = 130
 # A hang-up normally takes well under a second; past this the process leaves anyway.
 HANG_UP_TIMEOUT_S = 5.0
@@ -106,12 +125,14 @@ def _force_exit(signum: int) -> None:
 class ExitPolicy:
     """The process's one signal and exit policy, made by the CLI for the TUI and the headless runner.
 
-    The first SIGINT, SIGTERM or SIGHUP (or, in the TUI, Ctrl+C or `q`) starts the runner's
-    orderly exit, `begin(signum)`: hang up, then leave. Anything more that asks to leave while
-    that is under way (a second signal, another Ctrl+C) forces the exit, `force(signum)`.
-    When the process is ours to end (`process_exit` given), a signal also starts a watchdog
-    (`attach(..., watchdog_s=...)`) that leaves even if the orderly exit blocks, and a SIGHUP
-    whose terminal is gone lets the runner leave without restoring it (`leave_if_terminal_lost`).
+    The first exit signal (or, in the TUI, Ctrl+C or `q`) starts the runner's orderly exit,
+    `begin(signum)`: hang up, then leave. Anything more that asks to leave while that is under
+    way (a second signal, another Ctrl+C) forces the exit, `force(signum)`. When the process is
+    ours to end (`process_exit` given), a signal also starts a watchdog (`attach(...,
+    watchdog_s=...)`) that leaves even if the orderly exit blocks, and a SIGHUP or a closed
+    console whose terminal is gone lets the runner leave without restoring it
+    (`leave_if_terminal_lost`). The runner sets `hung_up` once its hang-up is done: a closed
+    Windows console waits on it (`ConsoleCloseHandler`).
     """
 
     def __init__(
@@ -120,18 +141,27 @@ class ExitPolicy:
         signals: Iterable[signal.Signals] = DEFAULT_SIGNALS,
         process_exit: Callable[[int], None] | None = None,
         force_exit: Callable[[int], None] = _force_exit,
+        console: ConsoleCloseHandler | None = None,
     ) -> None:
         """`process_exit` ends the whole process (`leave_after_call`); None when the process is not
-        ours to end (tests drive the app in their own)."""
+        ours to end (tests drive the app in their own). `console`: the Windows console's close,
+        logoff and shutdown events (by default on Windows only)."""
         self.process_exit = process_exit
         self._signals = tuple(signals)
         self._force: Callable[[int], None] = force_exit
         self._begin: Callable[[int], None] | None = None
         self._watchdog_s: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._plain: dict[signal.Signals, Any] = {}  # signals taken with signal.signal: their old handlers
+        if console is None and sys.platform == "win32":
+            from wespoke_tui.winconsole import ConsoleCloseHandler as WindowsConsole
+
+            console = WindowsConsole()
+        self._console = console
         self.signal_received: int | None = None
         self.leaving = False  # an orderly exit is under way
         self.terminal_lost = False
+        self.hung_up = threading.Event()  # the runner's hang-up after a signal is done
 
     @property
     def requested(self) -> bool:
@@ -152,10 +182,31 @@ class ExitPolicy:
         for sig in self._signals:
             try:
                 self._loop.add_signal_handler(sig, self._on_signal, sig)
-            except (NotImplementedError, RuntimeError, ValueError):
+            except NotImplementedError:  # Windows' Proactor loop
+                self._take_plain(self._loop, sig)
+            except (RuntimeError, ValueError):
                 pass  # not the main thread (e.g. some test runners): Ctrl+C still works
+        if self._console is not None:
+            self._console.install(self, self._loop)
+
+    def _take_plain(self, loop: asyncio.AbstractEventLoop, sig: signal.Signals) -> None:
+        """A C-level handler that hands the signal to the loop, for a loop that cannot take it."""
+        def handler(signum: int, _frame: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the process is leaving
+                loop.call_soon_threadsafe(self._on_signal, signal.Signals(signum))
+
+        try:
+            self._plain[sig] = signal.signal(sig, handler)
+        except (ValueError, OSError):
+            pass  # not the main thread
 
     def uninstall(self) -> None:
+        if self._console is not None:
+            self._console.uninstall()
+        for sig, previous in self._plain.items():
+            with contextlib.suppress(Exception):
+                signal.signal(sig, previous)
+        self._plain.clear()
         if self._loop is None:
             return
         for sig in self._signals:
@@ -178,15 +229,29 @@ class ExitPolicy:
         if self.terminal_lost and self.process_exit is not None:
             self.process_exit(code)
 
+    def console_closed(self, event: str) -> None:
+        """The Windows console window was closed (or the user logs off, or the system shuts
+        down): hang up as for SIGHUP with the terminal gone. Windows ends the process when the
+        console's handler returns, so an exit already under way is left to finish, never forced."""
+        self.terminal_lost = True
+        if self.leaving:
+            log.info("console %s while leaving: the hang-up under way goes on", event)
+            return
+        log.info("console %s: hanging up before exit", event)
+        self._on_request(int(signal.SIGTERM), f"console {event}")
+
     def _on_signal(self, sig: signal.Signals) -> None:
+        if sig == getattr(signal, "SIGHUP", None) and not terminal_attached():
+            self.terminal_lost = True
+        self._on_request(int(sig), sig.name)
+
+    def _on_request(self, signum: int, name: str) -> None:
         if not self.leaving and self.process_exit is not None and self._watchdog_s is not None:
             start_exit_watchdog(self._watchdog_s, EXIT_INTERRUPTED, self.process_exit)
-        if sig is signal.SIGHUP and not terminal_attached():
-            self.terminal_lost = True
         if self.signal_received is None:
-            log.info("signal %s: hanging up before exit", sig.name)
-            self.signal_received = int(sig)
-        self.interrupt(int(sig))
+            log.info("%s: hanging up before exit", name)
+            self.signal_received = signum
+        self.interrupt(signum)
 
 
 class GracefulShutdown:
@@ -246,5 +311,6 @@ class GracefulShutdown:
             log.exception("hang-up after signal failed")
         finally:
             self._done.set()
+            self.policy.hung_up.set()
             if self._after is not None:
                 self._after(signum)

@@ -61,7 +61,7 @@ def as_json(results: list[RunResult]) -> dict[str, Any]:
 
 
 def write_json(results: list[RunResult], path: Path) -> None:
-    path.write_text(json.dumps(as_json(results), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(as_json(results), ensure_ascii=False, indent=2) + "\n", encoding="utf-8", newline="\n")
 
 
 def write_junit(results: list[RunResult], path: Path) -> None:

@@ -50,8 +50,8 @@ class CallRecording:
         self._wav = StereoWavFile(self.paths["wav"])
         self.timeline = StereoTimeline(self._wav.append, clock=clock)
         self.turns = TurnTimer()
-        self._jsonl: IO[str] = open(self.paths["jsonl"], "w", encoding="utf-8")
-        self._txt: IO[str] = open(self.paths["txt"], "w", encoding="utf-8")
+        self._jsonl: IO[str] = open(self.paths["jsonl"], "w", encoding="utf-8", newline="\n")
+        self._txt: IO[str] = open(self.paths["txt"], "w", encoding="utf-8", newline="\n")
         self._started = clock()
         self._final_ids: set[str] = set()
         self.closed = False
@@ -135,7 +135,7 @@ class CallRecording:
     def _write_summary(self) -> None:
         path = self.paths["json"]
         temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.summary(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        temporary.write_text(json.dumps(self.summary(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8", newline="\n")
         os.replace(temporary, path)
 
 

@@ -294,6 +294,7 @@ class WespokeApp(App[int]):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(worker.wait(), SHUTDOWN_TIMEOUT_S)
         await self.close_controller()
+        self.exit_policy.hung_up.set()
         self.exit_policy.leave_if_terminal_lost(return_code)
         self.exit(return_code, return_code=return_code)
 
