@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES, AudioBackend, AudioInput, AudioOutput
+from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES, AudioBackend, AudioInput, AudioOutput, preflight_of
 from wespoke_tui.audio.meter import METER_HZ, SILENCE_DBFS, LevelMeter, RateLimiter, rms_dbfs
 from wespoke_tui.audio.wav import read_wav_48k_mono
 from wespoke_tui.controllers.core import ControllerCore
@@ -70,6 +70,7 @@ class DemoController(ControllerCore):
                  *, greeting: Path | None = None) -> None:
         super().__init__()
         self._t = Texts(settings.lang)
+        self._lang = settings.lang
         self._backend_factory = backend_factory
         self._greeting = greeting or greeting_path(settings.lang)
         self._muted = False
@@ -97,6 +98,15 @@ class DemoController(ControllerCore):
         self._emit(CallStarted(f"demo-{next(self._calls)}", None, "demo", self._t("demo.assistant_name")))
         self._set_state(CallState.CONNECTING)
         backend = self._backend_factory()
+        check = preflight_of(backend)
+        try:
+            if check is not None:  # as a real call does before its token: the same words
+                await asyncio.to_thread(check)
+        except CallError as error:
+            error = error.in_language(self._lang)
+            self._emit(ErrorEvent(error, fatal=True))
+            self._set_state(CallState.FAILED, error)
+            return
         self._output = backend.open_output()
         try:
             await self._output.start()

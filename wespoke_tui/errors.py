@@ -32,6 +32,8 @@ SPEAKER_ERROR = "SPEAKER_ERROR"
 DISCONNECTED = "DISCONNECTED"
 CHAT_ENDED = "CHAT_ENDED"
 RECORDING_ERROR = "RECORDING_ERROR"
+NO_SOUND_DEVICE = "NO_SOUND_DEVICE"  # details: missing = SoundMissing's value, platform = sys.platform
+MICROPHONE_SILENT = "MICROPHONE_SILENT"  # details: platform = sys.platform
 # The server's `error.code` of a 404 that is about the chat, not the assistant.
 CHAT_GONE_SERVER_CODES = frozenset({"CHAT_ENDED", "CHAT_NOT_FOUND"})
 
@@ -61,6 +63,8 @@ DEFAULT_MESSAGES: dict[str, str] = {
     DISCONNECTED: "Disconnected",
     CHAT_ENDED: "Chat ended on the server",
     RECORDING_ERROR: "Recording failed",
+    NO_SOUND_DEVICE: "No sound device",
+    MICROPHONE_SILENT: "The microphone gives digital silence",
 }
 
 USER_MESSAGES: dict[str, dict[Lang, str]] = {
@@ -140,8 +144,13 @@ def user_message(
     retry_after: float | None = None,
     status: int | None = None,
     server_message: str | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> str:
     """The message for the screen, in the user's language."""
+    if code in (NO_SOUND_DEVICE, MICROPHONE_SILENT):
+        from wespoke_tui.sound_help import sound_message
+
+        return sound_message(code, lang, details or {})
     messages = USER_MESSAGES.get(code, USER_MESSAGES[UNKNOWN_ERROR])
     text = messages.get(lang, messages["en"])
     if code == RATE_LIMITED and retry_after is not None:
@@ -174,6 +183,7 @@ class CallError(Exception):
                 retry_after=self.retry_after,
                 status=self.status,
                 server_message=self.details.get("server_message"),
+                details=self.details,
             )
         super().__init__(f"[{self.code}] {self.message}")
 

@@ -6,7 +6,7 @@ or on the sound-device engine (`wespoke_tui.audio.engine`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import numpy as np
@@ -53,7 +53,11 @@ class AudioOutput(Protocol):
 
 
 class AudioBackend(Protocol):
-    """Makes the input and output of one call; the engine shares state (AEC) between them."""
+    """Makes the input and output of one call; the engine shares state (AEC) between them.
+
+    A backend on devices also has `preflight()`, which the call runs (in a thread) before it asks
+    for a token, raising `CallError(NO_SOUND_DEVICE)` when the devices cannot be there; backends
+    on files or scripts have nothing to check and leave it out (`preflight_of`)."""
 
     def open_input(self) -> AudioInput: ...
 
@@ -62,3 +66,9 @@ class AudioBackend(Protocol):
     def health(self) -> dict[str, float]:
         """Counters for `AudioHealth` (underruns, overruns, dropped frames, queue depths)."""
         ...
+
+
+def preflight_of(backend: object) -> Callable[[], None] | None:
+    """The backend's device check before a call, if it has one."""
+    check = getattr(backend, "preflight", None)
+    return check if callable(check) else None

@@ -23,6 +23,7 @@ import sys
 
 from wespoke_tui.audio.capture import SoundDeviceCapture
 from wespoke_tui.audio.playback import SoundDevicePlayback
+from wespoke_tui.audio.preflight import check_sound_devices
 from wespoke_tui.audio.processing import VoiceProcessor
 from wespoke_tui.settings import Settings
 
@@ -51,6 +52,11 @@ class SoundDeviceBackend:
                 aec=s.aec, noise_suppression=s.noise_suppression, auto_gain=s.auto_gain
             )
         return self._processor
+
+    def preflight(self) -> None:
+        """Before the call asks for a token: PortAudio, a microphone and a speaker exist
+        (`CallError(NO_SOUND_DEVICE)` if not)."""
+        check_sound_devices()
 
     def open_input(self) -> SoundDeviceCapture:
         self.capture = SoundDeviceCapture(self._settings.input_device, self.processor)

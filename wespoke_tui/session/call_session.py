@@ -29,7 +29,7 @@ import numpy as np
 from livekit import rtc
 
 from wespoke_tui.api import CallToken, WespokeClient
-from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend
+from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend, preflight_of
 from wespoke_tui.audio.meter import METER_HZ, Level, LevelMeter, RateLimiter
 from wespoke_tui.audio.mixing import TrackMixer
 from wespoke_tui.errors import CONNECTION_ERROR, MICROPHONE_ERROR, SPEAKER_ERROR, UNKNOWN_ERROR, CallError
@@ -308,6 +308,14 @@ class CallSession:
         started = time.monotonic()
         try:
             self._set_state(CallState.REQUESTING_TOKEN)
+            # The devices first: a token creates (and bills) a call on the server.
+            backend = self._backend_factory()
+            self._backend = backend
+            check = preflight_of(backend)
+            if check is not None:
+                await asyncio.to_thread(check)
+            if call.hangup.is_set():
+                return await self._teardown(call, None)
             token = await self._fetch_token(call)
             if token is None or call.hangup.is_set():
                 return await self._teardown(call, None)
@@ -391,8 +399,8 @@ class CallSession:
         raise CallError.of(CONNECTION_ERROR, f"room connect failed: {message}", lang=self._settings.lang)
 
     async def _open_audio(self, call: CallParts) -> None:
-        backend = self._backend_factory()
-        self._backend = backend
+        backend = self._backend
+        assert backend is not None, "made (and checked) before the token"
         output = backend.open_output()
         try:
             await output.start()
