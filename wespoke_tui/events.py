@@ -162,6 +162,13 @@ class ErrorEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ErrorCleared:
+    """A non-fatal error that was a state (MICROPHONE_SILENT) is over: sound came back."""
+
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReconnectAttempt:
     attempt: int
     max_attempts: int
@@ -242,6 +249,7 @@ CallEvent = (
     | BargeIn
     | CallEnding
     | ErrorEvent
+    | ErrorCleared
     | ReconnectAttempt
     | RateLimitInfo
     | AudioHealth

@@ -44,6 +44,7 @@ from wespoke_tui.events import (
     CallQuality,
     CallRecordDeleted,
     CallState,
+    ErrorCleared,
     ErrorEvent,
     KnowledgeUsed,
     MetricsEvent,
@@ -196,6 +197,11 @@ class Reporter:
                 self.nonfatal_errors += 1
                 print(message, file=self._errors, flush=True)
             self._record("error", None, code=event.error.code, message=message, fatal=event.fatal)
+        elif isinstance(event, ErrorCleared):
+            key = f"notice.cleared.{event.code}"
+            if self._texts.has(key):
+                print(text(key, self._lang), file=self._errors, flush=True)
+            self._record("error_cleared", None, code=event.code)
         elif isinstance(event, (MetricsEvent, AudioHealth, CallQuality)):
             self._on_metrics(event)
         elif isinstance(event, RecordingChanged):

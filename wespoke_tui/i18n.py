@@ -34,6 +34,8 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "headless.assistant_state": {"tr": "asistan: {state}", "en": "assistant: {state}"},
     "headless.recording": {"tr": "Kaydediliyor: {path}", "en": "Recording to {path}"},
     "headless.recording_saved": {"tr": "Kayıt kaydedildi: {path}", "en": "Recording saved: {path}"},
+    "notice.cleared.MICROPHONE_SILENT": {"tr": "Mikrofondan yeniden ses geliyor.",
+                                          "en": "The microphone gives sound again."},
     # Status bar labels.
     "status.state": {"tr": "Durum", "en": "State"},
     "status.duration": {"tr": "Süre", "en": "Time"},

@@ -21,6 +21,7 @@ from wespoke_tui.events import (
     CallRecordDeleted,
     CallStarted,
     CallState,
+    ErrorCleared,
     ErrorEvent,
     MetricsEvent,
     MuteChanged,
@@ -79,6 +80,8 @@ def reduce(status: CallStatus, event: CallEvent, *, now: float, lang: Lang) -> C
             return dataclasses.replace(status, latency_ms=latency)
         case ErrorEvent(error=error):
             return with_error(status, error, lang)
+        case ErrorCleared(code=code) if code == status.error_code:
+            return dataclasses.replace(status, error=None, error_code=None)
         case ReconnectAttempt(attempt=attempt, max_attempts=max_attempts):
             return dataclasses.replace(status, reconnect_attempt=attempt, reconnect_max=max_attempts)
         case RateLimitInfo(remaining=remaining, limit=limit):

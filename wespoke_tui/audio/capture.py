@@ -75,6 +75,9 @@ class SoundDeviceCapture:
         self._frames: collections.deque[tuple[np.ndarray, float]] = collections.deque()
         self._frame_at = 0.0
         self.last_captured_at: float | None = None  # of the frame `frames()` gave last
+        # When the newest 10 ms block with any non-zero sample from the device (before the APM)
+        # entered the microphone: a device without permission (macOS, Windows) gives exact zeros.
+        self._raw_sound_at: float | None = None
         self._assembly = np.zeros(CAPTURE_FRAME_SAMPLES, dtype=np.int16)
         self._filled = 0
         self._carry = np.zeros(0, dtype=np.int16)  # resampled samples short of a 10 ms block
@@ -192,6 +195,8 @@ class SoundDeviceCapture:
         self._carry = samples[usable:].copy() if usable < samples.size else samples[:0]
         for start in range(0, usable, FRAME_SAMPLES):
             block = samples[start : start + FRAME_SAMPLES]
+            if block.any():
+                self._raw_sound_at = first_at + start / SAMPLE_RATE
             if self._processor is not None:
                 block = self._processor.process_capture(block, SAMPLE_RATE, first_waited - start / SAMPLE_RATE)
             if self._filled == 0:
@@ -201,6 +206,13 @@ class SoundDeviceCapture:
             if self._filled == CAPTURE_FRAME_SAMPLES:
                 self._filled = 0
                 self._deliver(self._assembly.copy(), self._frame_at)
+
+    @property
+    def last_frame_digital_silence(self) -> bool:
+        """Whether the device gave exact zeros, before any processing, for the frame `frames()`
+        gave last (and everything since): no sound at all, not a quiet room."""
+        at = self.last_captured_at
+        return at is not None and (self._raw_sound_at is None or self._raw_sound_at < at)
 
     def _deliver(self, frame: np.ndarray, captured_at: float) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,7 +33,14 @@ from wespoke_tui.api import CallToken, WespokeClient
 from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend, preflight_of
 from wespoke_tui.audio.meter import METER_HZ, Level, LevelMeter, RateLimiter
 from wespoke_tui.audio.mixing import TrackMixer
-from wespoke_tui.errors import CONNECTION_ERROR, MICROPHONE_ERROR, SPEAKER_ERROR, UNKNOWN_ERROR, CallError
+from wespoke_tui.errors import (
+    CONNECTION_ERROR,
+    MICROPHONE_ERROR,
+    MICROPHONE_SILENT,
+    SPEAKER_ERROR,
+    UNKNOWN_ERROR,
+    CallError,
+)
 from wespoke_tui.events import (
     AssistantLevel,
     AssistantSpeaking,
@@ -41,6 +49,7 @@ from wespoke_tui.events import (
     CallRecordDeleted,
     CallStarted,
     CallState,
+    ErrorCleared,
     ErrorEvent,
     MicLevel,
     MuteChanged,
@@ -51,6 +60,7 @@ from wespoke_tui.events import (
 from wespoke_tui.i18n import Texts
 from wespoke_tui.session.quality import QualityMonitor
 from wespoke_tui.session.recording import CallRecorder
+from wespoke_tui.session.silence import SilenceChange
 from wespoke_tui.session.turns import ResponseTimer
 from wespoke_tui.session.parts import (
     CONNECT_ATTEMPTS,
@@ -503,6 +513,7 @@ class CallSession:
                 now = time.monotonic()
                 if self._levels_limiter.ready(now):
                     self._emit_levels(level)
+                self._watch_silence(call, frame)
                 captured_at = getattr(call.input, "last_captured_at", None)
                 self._response.caller(frame.size, self._mic_meter.last_frame_dbfs,
                                       captured_at if captured_at is not None else now)
@@ -527,6 +538,21 @@ class CallSession:
             self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, message, lang=self._settings.lang), fatal=False))
         finally:
             self._mic_is_levels_clock = False
+
+    def _watch_silence(self, call: CallParts, frame: np.ndarray) -> None:
+        """A device microphone giving exact zeros while unmuted: say why, once (WAV and scripted
+        inputs say nothing of it: their silence is the file's)."""
+        digital = getattr(call.input, "last_frame_digital_silence", None)
+        if digital is None:
+            return
+        change = call.silence.frame(frame.size / SAMPLE_RATE, bool(digital), self._muted)
+        if change is SilenceChange.BEGAN:
+            log.warning("the microphone gives digital silence (every sample zero)")
+            error = CallError.of(MICROPHONE_SILENT, lang=self._settings.lang, details={"platform": sys.platform})
+            self._emit(ErrorEvent(error, fatal=False))
+        elif change is SilenceChange.ENDED:
+            log.info("the microphone gives sound again")
+            self._emit(ErrorCleared(MICROPHONE_SILENT))
 
     async def _report_health(self, call: CallParts) -> None:
         while True:

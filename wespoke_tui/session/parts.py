@@ -16,6 +16,7 @@ from wespoke_tui.audio.base import AudioInput, AudioOutput
 from wespoke_tui.errors import CallError
 from wespoke_tui.audio.mixing import TrackMixer
 from wespoke_tui.session.data import DataHandler
+from wespoke_tui.session.silence import SilenceWatch
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class CallParts:
     def __init__(self) -> None:
         self.hangup = asyncio.Event()
         self.done = asyncio.Event()
+        self.silence = SilenceWatch()  # the microphone's digital silence (MICROPHONE_SILENT)
         self.setup_finished = False
         self.torn_down = False
         self.token_task: asyncio.Task[CallToken] | None = None
