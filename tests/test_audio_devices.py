@@ -97,6 +97,18 @@ def test_resolve_errors_name_the_candidates(sound_rig: PulseRig) -> None:
     assert "no input device with index 99" in bad_index.value.message
 
 
+def test_the_saved_form_names_the_rig_device_under_its_host_api(sound_rig: PulseRig) -> None:
+    devices = list_devices()
+    # ALSA is PortAudio's default host API on Linux: a bare name prefers its devices.
+    assert all(d.in_default_host_api for d in devices if d.host_api == "ALSA")
+    mic = next(d for d in devices if d.name == "rig_mic")
+    assert mic.choice == "rig_mic [ALSA]"
+    assert resolve_device(mic.choice, "input") == mic.index
+    assert resolve_device("RIG_MIC [alsa]", "input") == mic.index
+    with pytest.raises(CallError, match=r"no input device matches 'rig_mic \[JACK\]'"):
+        resolve_device("rig_mic [JACK]", "input")
+
+
 async def test_capture_and_playback_on_devices_chosen_by_name(sound_rig: PulseRig, tmp_path: Path) -> None:
     backend = SoundDeviceBackend(
         Settings(input_device="rig_mic", output_device=str(index_of("rig_speaker")), aec=False, noise_suppression=False, auto_gain=False)
@@ -180,7 +192,7 @@ async def test_a_device_that_dies_mid_call_stops_frames_with_a_microphone_error(
 
 NO_DEVICE_SCRIPT = textwrap.dedent(
     """
-    import asyncio, io
+    import asyncio, contextlib, io
     from wespoke_tui.audio.devices import list_devices, print_devices
     from wespoke_tui.audio.engine import SoundDeviceBackend
     from wespoke_tui.errors import CallError
@@ -188,9 +200,16 @@ NO_DEVICE_SCRIPT = textwrap.dedent(
 
     async def main():
         print("devices", len(list_devices()))
-        out = io.StringIO()
-        print("print_devices", print_devices(Settings(), out), out.getvalue().strip())
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = print_devices(Settings(), out)
+        print("print_devices", code, repr(out.getvalue()))
+        print("says", err.getvalue().strip())
         backend = SoundDeviceBackend(Settings())
+        try:
+            backend.preflight()
+        except CallError as exc:
+            print("preflight", exc.code, exc.details["missing"], exc.user_message)
         for name, part in (("output", backend.open_output()), ("input", backend.open_input())):
             try:
                 await part.start()
@@ -204,7 +223,9 @@ NO_DEVICE_SCRIPT = textwrap.dedent(
 
 
 def test_a_machine_without_sound_devices(tmp_path: Path) -> None:
-    """No output device: SPEAKER_ERROR before the call; no input: MICROPHONE_ERROR (listen-only)."""
+    """No device at all: `devices` and the check before a call's token say the same (NO_SOUND_DEVICE);
+    the devices themselves, if opened anyway, fail with SPEAKER_ERROR and MICROPHONE_ERROR."""
+    from wespoke_tui.errors import NO_SOUND_DEVICE, user_message
     (tmp_path / "home").mkdir()
     config = tmp_path / "asound.conf"
     config.write_text(alsa_base_config())  # ALSA with no cards and no plugins: no devices at all
@@ -221,9 +242,12 @@ def test_a_machine_without_sound_devices(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "devices 0"
-    assert lines[1] == "print_devices 0 No sound devices found."
-    assert lines[2] == "output SPEAKER_ERROR no output device found"
-    assert lines[3] == "input MICROPHONE_ERROR no input device found"
+    said = user_message(NO_SOUND_DEVICE, "en", details={"missing": "devices", "platform": sys.platform})
+    assert lines[1] == "print_devices 1 ''"
+    assert lines[2] == f"says {said}"
+    assert lines[3] == f"preflight NO_SOUND_DEVICE devices {said}"
+    assert lines[4] == "output SPEAKER_ERROR no output device found"
+    assert lines[5] == "input MICROPHONE_ERROR no input device found"
 
 
 def test_wespoke_tui_devices_command(pulse_rig: PulseRig) -> None:
@@ -236,6 +260,7 @@ def test_wespoke_tui_devices_command(pulse_rig: PulseRig) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["#", "name", "host", "API", "in", "out", "rate", "default"]
     assert any(line.split()[1:2] == ["rig_speaker"] for line in lines[1:])
-    assert lines[-2].startswith("input: [") and lines[-2].endswith("] rig_mic")
-    assert lines[-1].endswith("] default")
+    # The choice is shown as it is kept: with its host API.
+    assert lines[-2].startswith("input: [") and lines[-2].endswith("] rig_mic [ALSA]")
+    assert lines[-1].endswith("] default [ALSA]")
     assert "Traceback" not in result.stderr

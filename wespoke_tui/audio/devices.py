@@ -1,5 +1,9 @@
 """Sound devices through PortAudio (sounddevice): listing, choice by index or name, rates.
 
+A device is chosen by index, or by text as `device_choice.py` rules: "name [host API]" (what the
+devices screen saves) names one device, a bare name prefers PortAudio's default host API, and
+an ambiguous text is refused naming each candidate with its host API and index.
+
 sounddevice is imported lazily: without the PortAudio library the rest of the app (demo, WAV
 backend, `--help`) still works, and the user gets one clear sentence instead of a traceback.
 """
@@ -19,6 +23,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from wespoke_tui.audio.base import SAMPLE_RATE
+from wespoke_tui.audio.device_choice import choice_text, matching_devices
 from wespoke_tui.errors import MICROPHONE_ERROR, SPEAKER_ERROR, CallError
 
 if TYPE_CHECKING:
@@ -106,6 +111,12 @@ class DeviceInfo:
     default_rate: float
     is_default_input: bool
     is_default_output: bool
+    in_default_host_api: bool = False  # PortAudio's default host API (MME, Core Audio, ALSA)
+
+    @property
+    def choice(self) -> str:
+        """How a choice of this device is saved: "name [host API]"."""
+        return choice_text(self.name, self.host_api)
 
     def channels(self, kind: Kind) -> int:
         return self.input_channels if kind == "input" else self.output_channels
@@ -115,6 +126,7 @@ def list_devices() -> list[DeviceInfo]:
     sd = sounddevice()
     host_apis = [api["name"] for api in sd.query_hostapis()]
     default_in, default_out = _default_indices(sd)
+    default_api = _default_host_api(sd)
     return [
         DeviceInfo(
             index=index,
@@ -125,6 +137,7 @@ def list_devices() -> list[DeviceInfo]:
             default_rate=float(dev["default_samplerate"]),
             is_default_input=index == default_in,
             is_default_output=index == default_out,
+            in_default_host_api=dev["hostapi"] == default_api,
         )
         for index, dev in enumerate(sd.query_devices())
     ]
@@ -145,20 +158,29 @@ def _default_indices(sd: ModuleType) -> tuple[int, int]:
     return out[0], out[1]
 
 
+def _default_host_api(sd: ModuleType) -> int:
+    try:
+        return int(sd.default.hostapi)
+    except Exception:  # noqa: BLE001 - no default host API: no preference
+        return -1
+
+
 def _error(kind: Kind, message: str, **details: object) -> CallError:
     code = MICROPHONE_ERROR if kind == "input" else SPEAKER_ERROR
     return CallError.of(code, message, details=dict(details))
 
 
 def _describe(devices: list[DeviceInfo]) -> str:
-    return "; ".join(f"[{d.index}] {d.name}" for d in devices) or "none"
+    return "; ".join(f"[{d.index}] {d.choice}" for d in devices) or "none"
 
 
 def resolve_device(spec: str | int | None, kind: Kind, devices: list[DeviceInfo] | None = None) -> int:
     """The index of the `kind` device chosen by `spec`: None (the default), an index, or a name.
 
-    A name matches case-insensitively, exactly first, then as a substring. Nothing or several
-    matching raises `CallError` (MICROPHONE_ERROR / SPEAKER_ERROR) naming the candidates.
+    A name matches case-insensitively, exactly first, then as a substring; "name [host API]"
+    names the device under that API, and a bare name under several host APIs the default API's
+    one (`device_choice.matching_devices`). Nothing or several matching raises `CallError`
+    (MICROPHONE_ERROR / SPEAKER_ERROR) naming the candidates with their host API and index.
     """
     try:
         devices = list_devices() if devices is None else devices
@@ -179,16 +201,15 @@ def resolve_device(spec: str | int | None, kind: Kind, devices: list[DeviceInfo]
         if match is None:
             raise _error(kind, f"no {kind} device with index {index}; {kind} devices: {_describe(usable)}")
         return match.index
-    wanted = text.casefold()
-    exact = [d for d in usable if d.name.casefold() == wanted]
-    if len(exact) == 1:
-        return exact[0].index
-    partial = [d for d in usable if wanted in d.name.casefold()]
-    if len(partial) == 1:
-        return partial[0].index
-    if not partial:
+    matches = matching_devices(text, usable)
+    if len(matches) == 1:
+        return matches[0].index
+    if not matches:
         raise _error(kind, f"no {kind} device matches {text!r}; {kind} devices: {_describe(usable)}")
-    raise _error(kind, f"{len(partial)} {kind} devices match {text!r}: {_describe(partial)}; give an index")
+    example = matches[0]
+    raise _error(kind, f"{len(matches)} {kind} devices match {text!r}: {_describe(matches)}; choose one "
+                       f"by its index ({example.index}) or by its name with the host API "
+                       f"({example.choice!r})")
 
 
 def pick_rate(sd: ModuleType, device: int, kind: Kind) -> int:
@@ -225,21 +246,27 @@ def format_devices(devices: list[DeviceInfo]) -> str:
 
 def print_devices(settings: Settings | None = None, out: TextIO | None = None) -> int:
     """`wespoke-tui devices`: the table, and which devices the current settings choose."""
+    from wespoke_tui.audio.preflight import missing_sound, no_sound
+    from wespoke_tui.sound_help import SoundMissing
+
     out = out or sys.stdout
+    lang = getattr(settings, "lang", "en")
     try:
         devices = list_devices()
-    except AudioUnavailable as exc:
-        print(str(exc), file=sys.stderr)
+    except AudioUnavailable as exc:  # what a call would say before its token, word for word
+        print(no_sound(SoundMissing.PORTAUDIO, str(exc)).in_language(lang).user_message, file=sys.stderr)
         return 1
-    if not devices:
-        print("No sound devices found.", file=out)
-        return 0
-    print(format_devices(devices), file=out)
+    missing = missing_sound(devices)
+    if devices:
+        print(format_devices(devices), file=out)
+    if missing is not None:
+        print(no_sound(missing, "devices").in_language(lang).user_message, file=sys.stderr)
+        return 1
     for kind, spec in (("input", getattr(settings, "input_device", None)), ("output", getattr(settings, "output_device", None))):
         try:
             index = resolve_device(spec, kind, devices)  # type: ignore[arg-type]
             chosen = next(d for d in devices if d.index == index)
-            print(f"{kind}: [{chosen.index}] {chosen.name}", file=out)
+            print(f"{kind}: [{chosen.index}] {chosen.choice}", file=out)
         except CallError as exc:
             print(f"{kind}: {exc.message}", file=out)
     return 0

@@ -1,7 +1,10 @@
-"""The TOML config file: where it is, reading it with its keys checked, writing it back.
+"""The TOML config file: reading it with its keys checked, writing it back (where it is on
+each OS: `paths.py`, re-exported here).
 
 `save_config` merges keys into the file (the TUI's setup screen and remembered microphone
-consent): atomically, mode 0600, and never over a file it cannot read as TOML.
+consent): atomically, never over a file it cannot read as TOML, and private: mode 0600 on
+Linux and macOS; Windows has no modes, the file keeps the permissions it inherits from the
+user's profile folder (the user, SYSTEM and Administrators).
 """
 
 from __future__ import annotations
@@ -14,20 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from wespoke_tui.config.options import BY_KEY, CONFIG_KEYS, FILE_ONLY_TYPES
+from wespoke_tui.config.paths import default_config_path, default_recordings_dir  # noqa: F401 (where it is)
 from wespoke_tui.config.validation import ConfigError
-
-
-def default_recordings_dir(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_DATA_HOME") or ""
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
-    return root / "wespoke-tui" / "recordings"
-
-
-def default_config_path(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_CONFIG_HOME") or ""
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
-    return root / "wespoke-tui" / "config.toml"
-
 
 # file_type → (does the value fit, what to call the type in an error)
 _FILE_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -144,7 +135,9 @@ def dump_toml(data: Mapping[str, Any]) -> str:
 
 
 def save_config(path: Path | str, updates: Mapping[str, Any]) -> None:
-    """Merge `updates` (a None value removes the key) into the config file, atomically, 0600.
+    """Merge `updates` (a None value removes the key) into the config file, atomically, 0600
+    (on Windows chmod only sets the read-only flag, which 0600 leaves off: the ACL inherited from
+    the profile folder protects the file).
 
     Raises ConfigError for an unknown key or wrongly typed value, or when the existing file is
     not valid TOML (it is left alone rather than overwritten), and OSError when it cannot write.
@@ -161,7 +154,7 @@ def save_config(path: Path | str, updates: Mapping[str, Any]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml.tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())

@@ -55,9 +55,12 @@ OPTIONS: tuple[Option, ...] = (
            None, "KEY=JSON", repeat=True, file_type="table"),
     Option("lang", "--lang", "Language of the interface and messages: tr or en "
            "(default from LC_ALL / LC_MESSAGES / LANG).", "WESPOKE_LANG", "{tr,en}"),
-    Option("input_device", "--input-device", "Microphone: device index or part of its name.",
+    Option("input_device", "--input-device", "Microphone: device index, or (part of) its name, "
+           "optionally with its host API as the devices screen saves it: 'Mic (USB) [Windows "
+           "WASAPI]'. A name listed under several host APIs means the default API's device.",
            "WESPOKE_INPUT_DEVICE", "DEVICE", file_type="device"),
-    Option("output_device", "--output-device", "Speaker: device index or part of its name.",
+    Option("output_device", "--output-device", "Speaker: device index, or (part of) its name, "
+           "optionally with its host API, as for --input-device.",
            "WESPOKE_OUTPUT_DEVICE", "DEVICE", file_type="device"),
     Option("no_aec", "--no-aec", "Turn off echo cancellation.", "WESPOKE_NO_AEC",
            file_type="bool"),
@@ -81,12 +84,21 @@ OPTIONS: tuple[Option, ...] = (
            "WESPOKE_CALL_ON_START", file_type="bool"),
     Option("record", "--record", "Record every call into DIR: a stereo WAV (you left, the assistant "
            "right), the transcript (.jsonl and .txt) and a summary (.json), written as the call "
-           "goes. Without it, r in the app records into ~/.local/share/wespoke-tui/recordings.",
+           "goes. Without it, r in the app records into the recordings folder: Linux "
+           "$XDG_DATA_HOME/wespoke-tui/recordings (~/.local/share/… when unset), macOS "
+           "~/Library/Application Support/wespoke-tui/recordings, Windows "
+           "%%LOCALAPPDATA%%\\wespoke-tui\\recordings.",
            "WESPOKE_RECORD", "DIR"),
     Option("delete_after", "--delete-after", "After each call, delete its record from the call "
            "history (only once the call has ended; deleting never ends a call).",
            "WESPOKE_DELETE_AFTER", file_type="bool"),
-    Option("config", "--config", "Config file (default $XDG_CONFIG_HOME/wespoke-tui/config.toml).",
+    Option("config", "--config", "Config file. Default: Linux "
+           "$XDG_CONFIG_HOME/wespoke-tui/config.toml (~/.config/… when unset), macOS "
+           "~/Library/Application Support/wespoke-tui/config.toml, Windows "
+           "%%LOCALAPPDATA%%\\wespoke-tui\\config.toml; while that file does not exist, one an "
+           "older version left in ~/.config/wespoke-tui is used. The app writes it private: mode "
+           "0600 (only you and root can read it) on Linux and macOS; on Windows, which has no "
+           "modes, it keeps your profile folder's permissions (you, SYSTEM and Administrators).",
            "WESPOKE_CONFIG", "PATH"),
 )
 BY_KEY = {o.key: o for o in OPTIONS}

@@ -22,8 +22,9 @@ from wespoke_tui.config.commands import (
     headless_options,
     test_options,
 )
-from wespoke_tui.config.file import default_config_path, default_recordings_dir, read_config
+from wespoke_tui.config.file import read_config
 from wespoke_tui.config.options import BY_KEY, JITTER_DEFAULT_MS
+from wespoke_tui.config.paths import default_config_path, default_recordings_dir
 from wespoke_tui.config.validation import (
     ConfigError,
     metadata_item,

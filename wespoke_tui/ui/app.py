@@ -253,7 +253,8 @@ class WespokeApp(App[int]):
             return
         self.settings.input_device = choice.input_device
         self.settings.output_device = choice.output_device
-        # Kept by name (indices move when devices come and go); None goes back to the default.
+        # Kept as "name [host API]" (indices move when devices come and go; a bare name can match
+        # the same device under several host APIs); None goes back to the default.
         if self._save_config({"input_device": choice.input_device, "output_device": choice.output_device},
                              announce=False):
             self.notify(self.texts("toast.devices_saved"))

@@ -31,7 +31,8 @@ def default_devices() -> list[DeviceEntry]:
     try:
         from wespoke_tui.audio.devices import list_devices
 
-        return [DeviceEntry(d.name, d.input_channels > 0, d.output_channels > 0) for d in list_devices()]
+        return [DeviceEntry(d.name, d.input_channels > 0, d.output_channels > 0, d.host_api, d.index,
+                            d.in_default_host_api) for d in list_devices()]
     except Exception:  # noqa: BLE001 - no PortAudio, no devices: the screen says so
         return []
 

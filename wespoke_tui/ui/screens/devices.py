@@ -1,4 +1,10 @@
-"""Pick the microphone and the speaker, and watch the microphone's level."""
+"""Pick the microphone and the speaker, and watch the microphone's level.
+
+A choice is kept as "name [host API]" (`audio.device_choice`), so that it names one device when
+PortAudio lists the same device under several host APIs (Windows); the list shows the host API
+only beside a name listed more than once. Two devices with the same name and host API can only
+be told apart by index, which is then what is kept.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Select
 
+from wespoke_tui.audio.device_choice import choice_text, matching_devices
 from wespoke_tui.errors import CallError
 from wespoke_tui.i18n import Texts
 from wespoke_tui.ui.keys import localize_bindings
@@ -24,11 +31,14 @@ class DeviceEntry:
     name: str
     is_input: bool
     is_output: bool
+    host_api: str = ""  # "" when unknown: the name alone is kept
+    index: int | None = None
+    in_default_host_api: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceChoice:
-    """The names picked; None is the system default."""
+    """The devices picked, as kept in the config file; None is the system default."""
 
     input_device: str | None
     output_device: str | None
@@ -50,9 +60,21 @@ class DevicesScreen(ModalScreen[DeviceChoice | None]):
         self._mic_probe = mic_probe
         localize_bindings(self, texts.lang)
 
+    def _entries(self, inputs: bool) -> list[DeviceEntry]:
+        return [d for d in self._devices if (d.is_input if inputs else d.is_output)]
+
     def _options(self, inputs: bool) -> list[tuple[str, str]]:
-        names = [d.name for d in self._devices if (d.is_input if inputs else d.is_output)]
-        return [(name, name) for name in names]
+        """(what the list shows, what is kept) of each device of the kind."""
+        entries = self._entries(inputs)
+        names = [d.name.casefold() for d in entries]
+        choices = [choice_text(d.name, d.host_api) for d in entries]
+        options = []
+        for entry, choice in zip(entries, choices, strict=True):
+            label = entry.name if names.count(entry.name.casefold()) == 1 else choice
+            if choices.count(choice) > 1 and entry.index is not None:
+                label, choice = f"{label} #{entry.index}", str(entry.index)
+            options.append((label, choice))
+        return options
 
     def compose(self) -> ComposeResult:
         t = self._t
@@ -75,9 +97,18 @@ class DevicesScreen(ModalScreen[DeviceChoice | None]):
                 yield Button(t("devices.cancel"), id="devices-cancel")
         yield Footer()
 
-    def _current_value(self, name: str | None, inputs: bool) -> str | object:
-        known = {value for _, value in self._options(inputs)}
-        return name if name in known else Select.NULL
+    def _current_value(self, spec: str | None, inputs: bool) -> str | object:
+        """The kept value the current setting names (an older config's bare name included)."""
+        options = self._options(inputs)
+        known = [value for _, value in options]
+        if spec is None or spec in known:
+            return Select.NULL if spec is None else spec
+        entries = self._entries(inputs)
+        if spec.strip().isdigit():
+            matches = [d for d in entries if d.index == int(spec)]
+        else:
+            matches = matching_devices(spec, entries)
+        return known[entries.index(matches[0])] if len(matches) == 1 else Select.NULL
 
     def _selected(self, select_id: str) -> str | None:
         value = self.query_one(select_id, Select).value
