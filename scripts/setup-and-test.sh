@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine for wespoke-tui's tests and runs every one of them:
-# Debian packages (PortAudio, PulseAudio, tmux), the Python venv, the real LiveKit server
-# (built from the Go module proxy, cached), then pytest. Extra arguments go to pytest.
+# Debian packages (PortAudio, PulseAudio, tmux), the Python venv, ruff, the tests that need no
+# stack on the LOWEST declared versions of the runtime dependencies (a venv of its own,
+# .venv-floors), the real LiveKit server (built from the Go module proxy, cached), then pytest.
+# Extra arguments go to the main pytest run. Its exit status is the script's; a ruff finding or
+# a failure of the lowest-versions run fails the script too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -30,6 +33,52 @@ fi
 log "installing wespoke-tui and its test dependencies"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+
+log "ruff check wespoke_tui tests"
+.venv/bin/ruff check wespoke_tui tests
+
+# The floors are tested: every runtime dependency pinned to exactly the lowest version that
+# pyproject.toml declares (each is written "name>=floor"), the test dependencies as usual, and
+# the tests that need no stack (pytest -m "not stack") run against them.
+if [ ! -x .venv-floors/bin/python ]; then
+    log "creating .venv-floors"
+    python3 -m venv .venv-floors
+fi
+FLOORS=$(.venv/bin/python - <<'PY'
+import re
+import tomllib
+
+for dep in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]:
+    m = re.fullmatch(r"([A-Za-z0-9._-]+)\s*>=\s*([0-9][0-9A-Za-z.]*)", dep.strip())
+    if m is None:
+        raise SystemExit(f"pyproject.toml: dependency {dep!r} is not 'name>=floor'; the floors run needs one")
+    print(f"{m[1]}=={m[2]}")
+PY
+)
+mapfile -t FLOOR_PINS <<<"$FLOORS"
+log "lowest versions: installing wespoke-tui into .venv-floors with ${FLOOR_PINS[*]}"
+.venv-floors/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv-floors/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" "${FLOOR_PINS[@]}"
+.venv-floors/bin/python - "${FLOOR_PINS[@]}" <<'PY'
+import sys
+from importlib.metadata import version
+
+from packaging.version import Version
+
+pins = [pin.split("==") for pin in sys.argv[1:]]
+wrong = [f"{name}=={floor} (installed {version(name)})" for name, floor in pins if Version(version(name)) != Version(floor)]
+if wrong:
+    raise SystemExit("lowest versions: not installed as pinned: " + ", ".join(wrong))
+PY
+log "LOWEST-VERSIONS RUN: pytest -m 'not stack' on ${FLOOR_PINS[*]} (.venv-floors)"
+floors_status=0
+PATH="$ROOT/.venv-floors/bin:$PATH" .venv-floors/bin/python -m pytest -m "not stack" -q -p no:cacheprovider \
+    || floors_status=$?
+if [ "$floors_status" -ne 0 ]; then
+    log "LOWEST-VERSIONS RUN FAILED (pytest exit $floors_status) on ${FLOOR_PINS[*]}"
+else
+    log "lowest-versions run passed on ${FLOOR_PINS[*]}"
+fi
 
 # The LiveKit Agents test assistant runs in a venv of its own: livekit-agents pins the livekit
 # SDK to an exact older release, and the client is tested on the SDK it ships with. Only the
@@ -60,4 +109,10 @@ ln -sf "$LIVEKIT_BIN" .venv/bin/livekit-server
 
 log "running the tests"
 export PATH="$ROOT/.venv/bin:$PATH"
-exec .venv/bin/python -m pytest "$@"
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ "$floors_status" -ne 0 ]; then
+    log "FAILED: the lowest-versions run (above, before the main run) failed with exit $floors_status"
+    [ "$status" -ne 0 ] || status=$floors_status
+fi
+exit "$status"

@@ -229,7 +229,7 @@ def test_dispatch_to_app_headless_and_devices(standins) -> None:
     assert cli.main(["call", "--demo"], env) == 0
     assert cli.main(["call", "--no-tui", "--demo", "--duration", "4"], env) == 0
     assert cli.main(["devices"], env) == 0
-    (f1, (s1, p1)), (f2, (s2, p2)), (f3, (s3, o3, p3)), (f4, (s4,)) = calls
+    (f1, (s1, p1)), (f2, (s2, p2)), (f3, (_s3, o3, p3)), (f4, (_s4,)) = calls
     assert (f1, f2, f3, f4) == ("run_app", "run_app", "run_headless", "print_devices")
     # The CLI owns the process's one signal and exit policy, and hands it to the runner.
     for policy in (p1, p2, p3):
@@ -243,7 +243,7 @@ def test_dispatch_to_app_headless_and_devices(standins) -> None:
 
 def test_unexpected_exception_is_one_line_and_logged(standins, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    calls, behaviour, env = standins
+    _calls, behaviour, env = standins
     log_file = tmp_path / "w.log"
     behaviour["run_app"] = RuntimeError(f"exploded using {SECRET_KEY}\nsecond line")
     assert cli.main(["--api-key", SECRET_KEY, "--log-file", str(log_file)], env) == 1
@@ -260,7 +260,7 @@ def test_unexpected_exception_is_one_line_and_logged(standins, tmp_path: Path,
 
 def test_keyboard_interrupt_exits_130_quietly(standins,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    calls, behaviour, env = standins
+    _calls, behaviour, env = standins
     behaviour["run_app"] = KeyboardInterrupt()
     assert cli.main([], env) == 130
     out = capsys.readouterr()

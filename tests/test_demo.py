@@ -67,15 +67,15 @@ async def test_greets_then_repeats_what_was_said(short_greeting: Path) -> None:
     await demo.start()
     await rec.wait_for(lambda: len(rec.states()) >= 3)
     assert rec.states()[:3] == [CallState.REQUESTING_TOKEN, CallState.CONNECTING, CallState.CONNECTED]
-    await rec.wait_for(lambda: any(l.text == "I repeated it back." for l in rec.lines()))
+    await rec.wait_for(lambda: any(line.text == "I repeated it back." for line in rec.lines()))
 
     lines = rec.lines()
     assert lines[0].role == "assistant" and lines[0].text == "Hi! Say something and I will repeat it."
-    spoke = next(l for l in lines if l.role == "user")
+    spoke = next(line for line in lines if line.role == "user")
     seconds = float(spoke.text.split("for ")[1].split(" s")[0])
     assert 0.9 <= seconds <= 1.2
-    repeating = [l for l in lines if l.text in ("Repeating what you said…", "I repeated it back.")]
-    assert [l.added for l in repeating] == [True, False]
+    repeating = [line for line in lines if line.text in ("Repeating what you said…", "I repeated it back.")]
+    assert [line.added for line in repeating] == [True, False]
     assert repeating[0].id == repeating[1].id  # one line, updated in place
 
     written = np.concatenate(backend.output.written)
@@ -96,7 +96,7 @@ async def test_muted_speech_is_neither_recorded_nor_repeated(short_greeting: Pat
     await demo.set_muted(True)
     await demo.start()
     await asyncio.sleep(2.5)
-    assert not [l for l in rec.lines() if l.role == "user"]
+    assert not [line for line in rec.lines() if line.role == "user"]
     assert len(backend.output.written) <= 25  # the greeting only
     # The meter still reads the microphone while muted, so the UI can say "you are muted".
     assert any(isinstance(e, MicLevel) and e.muted and e.rms_dbfs > -20 for e in rec.events)
@@ -151,7 +151,7 @@ async def test_typed_text_is_answered(short_greeting: Path) -> None:
     await demo.start()
     await demo.send_text("hello there")
     await asyncio.sleep(0.05)
-    texts = [l.text for l in rec.lines()]
+    texts = [line.text for line in rec.lines()]
     assert "before the call" not in texts
     assert "hello there" in texts and "You wrote: hello there" in texts
     await demo.aclose()

@@ -131,7 +131,7 @@ async def test_on_windows_closing_the_console_window_ends_the_call_on_the_server
     try:
         await wait_joined(stack)
         trigger.touch()
-        out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+        _out, err = await asyncio.to_thread(proc.communicate, timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -532,8 +532,8 @@ class CountingWavBackend(WavBackend):
 async def test_every_data_message_becomes_its_event_and_bad_ones_do_not_break_the_call(wespoke_stack) -> None:
     from tests.stack import assistant as script
     from wespoke_tui.events import (
-        AgentStateChanged,
         AgentState,
+        AgentStateChanged,
         BargeIn,
         CallEnding,
         MetricsEvent,

@@ -22,8 +22,8 @@ from tests.stack import assistant as script
 from tests.stack import livekit_server as lk_module
 from tests.stack.assistant_control import make_dispatcher
 from tests.stack.livekit_fixtures import Stack
-from tests.stack.wespoke_fixtures import start_wespoke_server
 from tests.stack.livekit_server import LiveKitServer, LiveKitServerError
+from tests.stack.wespoke_fixtures import start_wespoke_server
 
 SR = 48_000
 

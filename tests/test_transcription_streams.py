@@ -30,8 +30,8 @@ from tests.test_session import Recorder
 from wespoke_tui.audio.wav import WavBackend
 from wespoke_tui.events import AgentState, AgentStateChanged, CallState, TranscriptItem
 from wespoke_tui.session import CallSession
-from wespoke_tui.session.parts import is_assistant
 from wespoke_tui.session.data import DataHandler
+from wespoke_tui.session.parts import is_assistant
 from wespoke_tui.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)

@@ -53,7 +53,7 @@ async def test_c_and_enter_start_a_call_and_the_screen_follows() -> None:
         async with app.run_test() as pilot:
             assert str(app.query_one(CallButton).label) == "Call"
             await pilot.press(key)
-            await until(pilot, lambda: app.status.state is CallState.CONNECTED)
+            await until(pilot, lambda app=app: app.status.state is CallState.CONNECTED)
             assert controller.names() == ["start"]
             assert str(app.query_one(CallButton).label) == "End call"
             assert "State: Connected" in status_text(app)

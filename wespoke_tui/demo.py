@@ -23,6 +23,7 @@ from wespoke_tui.audio.wav import read_wav_48k_mono
 from wespoke_tui.controllers.core import ControllerCore
 from wespoke_tui.errors import CallError
 from wespoke_tui.events import (
+    VOICE,
     AgentState,
     AgentStateChanged,
     AssistantLevel,
@@ -33,7 +34,6 @@ from wespoke_tui.events import (
     MicLevel,
     MuteChanged,
     TranscriptItem,
-    VOICE,
 )
 from wespoke_tui.i18n import Texts
 from wespoke_tui.settings import Settings

@@ -78,11 +78,15 @@ async def run_call(args: argparse.Namespace) -> None:
 
     capture.source.capture_frame = capture_and_mark  # type: ignore[method-assign]
 
+    playing: set[asyncio.Future[None]] = set()  # referenced until done, or the loop may drop them
+
     @room.on("track_subscribed")
     def on_track(track: rtc.Track, _pub: rtc.RemoteTrackPublication, _p: rtc.RemoteParticipant) -> None:
         if track.kind == rtc.TrackKind.KIND_AUDIO:
             mark("remote_track")
-            asyncio.ensure_future(player.add_track(track))
+            task = asyncio.ensure_future(player.add_track(track))
+            playing.add(task)
+            task.add_done_callback(playing.discard)
 
     try:
         await room.connect(url, token)

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench.procstat import children_of
-from tests.stack.tmux_pane import TmuxPane
 from tests.stack.assistant_control import AssistantPool, AssistantProcess, make_dispatcher
 from tests.stack.livekit_server import LiveKitServer
 from tests.stack.pulse_rig import PulseRig
+from tests.stack.tmux_pane import TmuxPane
 from tests.stack.wespoke_fixtures import TestWespokeServer, start_wespoke_server
 
 REPO = Path(__file__).resolve().parents[2]

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Literal, TextIO
 
 from wespoke_tui.audio.base import SAMPLE_RATE
 from wespoke_tui.audio.device_choice import choice_text, matching_devices
-from wespoke_tui.errors import MICROPHONE_ERROR, SPEAKER_ERROR, CallError
+from wespoke_tui.errors import MICROPHONE_ERROR, NO_SOUND_DEVICE, SPEAKER_ERROR, CallError
+from wespoke_tui.sound_help import SoundMissing
 
 if TYPE_CHECKING:
     from wespoke_tui.settings import Settings
@@ -244,11 +245,26 @@ def format_devices(devices: list[DeviceInfo]) -> str:
     return "\n".join(lines)
 
 
+def missing_sound(devices: list[DeviceInfo]) -> SoundMissing | None:
+    """What a call would lack on these devices, or None."""
+    has_input = any(d.input_channels > 0 for d in devices)
+    has_output = any(d.output_channels > 0 for d in devices)
+    if not has_input and not has_output:
+        return SoundMissing.DEVICES
+    if not has_input:
+        return SoundMissing.INPUT
+    if not has_output:
+        return SoundMissing.OUTPUT
+    return None
+
+
+def no_sound(missing: SoundMissing, message: str, platform: str = sys.platform) -> CallError:
+    """NO_SOUND_DEVICE: what a call lacks before its token (`wespoke_tui.sound_help` words it)."""
+    return CallError.of(NO_SOUND_DEVICE, message, details={"missing": missing.value, "platform": platform})
+
+
 def print_devices(settings: Settings | None = None, out: TextIO | None = None) -> int:
     """`wespoke-tui devices`: the table, and which devices the current settings choose."""
-    from wespoke_tui.audio.preflight import missing_sound, no_sound
-    from wespoke_tui.sound_help import SoundMissing
-
     out = out or sys.stdout
     lang = getattr(settings, "lang", "en")
     try:

@@ -27,7 +27,6 @@ from wespoke_tui.audio.preflight import check_sound_devices
 from wespoke_tui.audio.processing import VoiceProcessor
 from wespoke_tui.settings import Settings
 
-
 # The PortAudio callbacks are Python and need the GIL every 10 or 20 ms; by default a thread that holds
 # it (the loop, Textual painting a frame) keeps it up to 5 ms before a waiting callback gets it.
 GIL_SWITCH_INTERVAL_S = 0.001

@@ -11,26 +11,10 @@ from __future__ import annotations
 
 import sys
 
-from wespoke_tui.audio.devices import AudioUnavailable, DeviceInfo, list_devices
-from wespoke_tui.errors import NO_SOUND_DEVICE, CallError
+from wespoke_tui.audio.devices import AudioUnavailable, list_devices, missing_sound, no_sound
 from wespoke_tui.sound_help import SoundMissing
 
-
-def missing_sound(devices: list[DeviceInfo]) -> SoundMissing | None:
-    """What a call would lack on these devices, or None."""
-    has_input = any(d.input_channels > 0 for d in devices)
-    has_output = any(d.output_channels > 0 for d in devices)
-    if not has_input and not has_output:
-        return SoundMissing.DEVICES
-    if not has_input:
-        return SoundMissing.INPUT
-    if not has_output:
-        return SoundMissing.OUTPUT
-    return None
-
-
-def no_sound(missing: SoundMissing, message: str, platform: str = sys.platform) -> CallError:
-    return CallError.of(NO_SOUND_DEVICE, message, details={"missing": missing.value, "platform": platform})
+__all__ = ["check_sound_devices", "missing_sound", "no_sound"]
 
 
 def check_sound_devices(platform: str = sys.platform) -> None:

@@ -42,6 +42,7 @@ from wespoke_tui.errors import (
     CallError,
 )
 from wespoke_tui.events import (
+    VOICE,
     AssistantLevel,
     AssistantSpeaking,
     AudioHealth,
@@ -55,13 +56,10 @@ from wespoke_tui.events import (
     MuteChanged,
     RateLimitInfo,
     StateChanged,
-    VOICE,
 )
 from wespoke_tui.i18n import Texts
-from wespoke_tui.session.quality import QualityMonitor
-from wespoke_tui.session.recording import CallRecorder
-from wespoke_tui.session.silence import SilenceChange
-from wespoke_tui.session.turns import ResponseTimer
+from wespoke_tui.session.data import DataHandler
+from wespoke_tui.session.leave import let_join_settle, let_publish_settle
 from wespoke_tui.session.parts import (
     CONNECT_ATTEMPTS,
     CONNECT_BACKOFF,
@@ -70,9 +68,9 @@ from wespoke_tui.session.parts import (
     DEVICE_CLOSE_TIMEOUT_S,
     DISCONNECT_TIMEOUT_S,
     HEALTH_INTERVAL_S,
-    QUALITY_STATS_TIMEOUT_S,
     MIC_TRACK_NAME,
     POLL_INTERVAL_S,
+    QUALITY_STATS_TIMEOUT_S,
     SOURCE_QUEUE_MS,
     STREAM_CAPACITY_FRAMES,
     STREAM_CLOSE_TIMEOUT_S,
@@ -85,10 +83,12 @@ from wespoke_tui.session.parts import (
     register_secret,
     scrub_token,
 )
-from wespoke_tui.session.data import DataHandler
-from wespoke_tui.session.leave import let_join_settle, let_publish_settle
+from wespoke_tui.session.quality import QualityMonitor
+from wespoke_tui.session.recording import CallRecorder
 from wespoke_tui.session.room_events import RoomEventHandler
+from wespoke_tui.session.silence import SilenceChange
 from wespoke_tui.session.stream import EventStream
+from wespoke_tui.session.turns import ResponseTimer
 from wespoke_tui.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from livekit import rtc
 
 from wespoke_tui.api import CallToken
 from wespoke_tui.audio.base import AudioInput, AudioOutput
-from wespoke_tui.errors import CallError
 from wespoke_tui.audio.mixing import TrackMixer
+from wespoke_tui.errors import CallError
 from wespoke_tui.session.data import DataHandler
 from wespoke_tui.session.silence import SilenceWatch
 

@@ -28,9 +28,18 @@ from wespoke_tui.audio.base import SAMPLE_RATE
 from wespoke_tui.audio.meter import rms_dbfs
 from wespoke_tui.audio.recording import ASSISTANT, CALLER, FLUSH_INTERVAL_S, StereoTimeline, StereoWavFile
 from wespoke_tui.errors import RECORDING_ERROR, CallError
-from wespoke_tui.events import CallEnding, CallEvent, ErrorEvent, KnowledgeUsed, RecordingChanged, ToolEvent, TranscriptItem
+from wespoke_tui.events import (
+    CallEnding,
+    CallEvent,
+    ErrorEvent,
+    KnowledgeUsed,
+    RecordingChanged,
+    ToolEvent,
+    TranscriptItem,
+)
 from wespoke_tui.i18n import Texts
 from wespoke_tui.session.turns import TurnTimer
+
 
 class CallRecording:
     """One recording of one call; `close()` writes the last of it."""

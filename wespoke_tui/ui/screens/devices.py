@@ -8,8 +8,8 @@ be told apart by index, which is then what is kept.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
 import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from textual import work
