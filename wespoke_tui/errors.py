@@ -34,6 +34,8 @@ CHAT_ENDED = "CHAT_ENDED"
 RECORDING_ERROR = "RECORDING_ERROR"
 NO_SOUND_DEVICE = "NO_SOUND_DEVICE"  # details: missing = SoundMissing's value, platform = sys.platform
 MICROPHONE_SILENT = "MICROPHONE_SILENT"  # details: platform = sys.platform
+AUDIO_FALLBACK = "AUDIO_FALLBACK"  # the native audio module could not carry the call
+RECORDING_NEEDS_PYTHON = "RECORDING_NEEDS_PYTHON"
 # The server's `error.code` of a 404 that is about the chat, not the assistant.
 CHAT_GONE_SERVER_CODES = frozenset({"CHAT_ENDED", "CHAT_NOT_FOUND"})
 
@@ -65,6 +67,8 @@ DEFAULT_MESSAGES: dict[str, str] = {
     RECORDING_ERROR: "Recording failed",
     NO_SOUND_DEVICE: "No sound device",
     MICROPHONE_SILENT: "The microphone gives digital silence",
+    AUDIO_FALLBACK: "The native audio module is not used",
+    RECORDING_NEEDS_PYTHON: "Recording needs the python audio path",
 }
 
 USER_MESSAGES: dict[str, dict[Lang, str]] = {
@@ -125,6 +129,14 @@ USER_MESSAGES: dict[str, dict[Lang, str]] = {
     CHAT_ENDED: {
         "tr": "Sohbet sunucuda sona erdi. Yeni bir sohbet başlatın.",
         "en": "The chat has ended on the server. Start a new chat.",
+    },
+    AUDIO_FALLBACK: {
+        "tr": "Yerel ses modülü başlatılamadı; arama Python ses yoluyla sürüyor.",
+        "en": "The native audio module could not start; the call goes on the Python audio path.",
+    },
+    RECORDING_NEEDS_PYTHON: {
+        "tr": "Kayıt Python ses yolunu gerektirir: aramayı --record ya da --audio-engine python ile başlatın.",
+        "en": "Recording needs the Python audio path: start the call with --record or --audio-engine python.",
     },
     RECORDING_ERROR: {
         "tr": "Kayıt yazılamadı; kayıt durdu, arama sürüyor. Klasörü ve boş alanı kontrol edin.",

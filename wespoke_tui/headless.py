@@ -58,9 +58,9 @@ def _backend_factory(settings: Settings, options: HeadlessOptions) -> Callable[[
         return lambda: WavBackend(options.input_wav, options.output_wav)
 
     def sound_devices() -> AudioBackend:
-        from wespoke_tui.audio.engine import SoundDeviceBackend
+        from wespoke_tui.audio.engine import device_backend
 
-        return SoundDeviceBackend(settings)
+        return device_backend(settings)
 
     return sound_devices
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,13 @@ def mask_key(key: str | None) -> str:
     return f"{prefix}…{tail}"
 
 
+class AudioEngine(str, enum.Enum):
+    """Which audio path a voice call on the sound devices takes."""
+
+    NATIVE = "native"  # WebRTC's own audio device module (rtc.PlatformAudio), as a browser
+    PYTHON = "python"  # PortAudio through sounddevice, with the SDK's APM from Python
+
+
 @dataclass(slots=True)
 class Settings:
     api_key: str | None = None
@@ -44,6 +52,7 @@ class Settings:
     noise_suppression: bool = True
     auto_gain: bool = True
     jitter_buffer_ms: int = DEFAULT_JITTER_MS
+    audio_engine: AudioEngine = field(default_factory=lambda: AudioEngine.NATIVE)
     log_file: Path | None = None
     log_level: str = "WARNING"
     demo: bool = False

@@ -21,15 +21,27 @@ from __future__ import annotations
 
 import sys
 
+from wespoke_tui.audio.base import AudioBackend
 from wespoke_tui.audio.capture import SoundDeviceCapture
 from wespoke_tui.audio.playback import SoundDevicePlayback
 from wespoke_tui.audio.preflight import check_sound_devices
 from wespoke_tui.audio.processing import VoiceProcessor
-from wespoke_tui.settings import Settings
+from wespoke_tui.settings import AudioEngine, Settings
 
 # The PortAudio callbacks are Python and need the GIL every 10 or 20 ms; by default a thread that holds
 # it (the loop, Textual painting a frame) keeps it up to 5 ms before a waiting callback gets it.
 GIL_SWITCH_INTERVAL_S = 0.001
+
+
+def device_backend(settings: Settings) -> AudioBackend:
+    """A voice call's backend on the sound devices: WebRTC's own module (`audio/native.py`,
+    falling back to this engine by itself) unless the settings ask for the Python path, or the
+    call records from its start (the module hands out no captured frames), or it is the demo."""
+    if AudioEngine(settings.audio_engine) is AudioEngine.NATIVE and not settings.record_calls and not settings.demo:
+        from wespoke_tui.audio.native import NativeBackend
+
+        return NativeBackend(settings, lambda: SoundDeviceBackend(settings))
+    return SoundDeviceBackend(settings)
 
 
 class SoundDeviceBackend:

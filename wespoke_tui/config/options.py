@@ -13,6 +13,7 @@ from wespoke_tui.settings import DEFAULT_API_URL, DEFAULT_JITTER_MS
 PROG = "wespoke-tui"
 
 LANGS = ("tr", "en")
+AUDIO_ENGINES = ("native", "python")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 JITTER_MIN_MS, JITTER_MAX_MS = 20, 500
 JITTER_DEFAULT_MS = DEFAULT_JITTER_MS
@@ -62,6 +63,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("output_device", "--output-device", "Speaker: device index, or (part of) its name, "
            "optionally with its host API, as for --input-device.",
            "WESPOKE_OUTPUT_DEVICE", "DEVICE", file_type="device"),
+    Option("audio_engine", "--audio-engine", "Audio path of a voice call on the sound devices: native "
+           "(WebRTC's own device module: capture, echo cancellation and playout in native code, "
+           "as a browser; the default) or python (PortAudio through sounddevice). A call whose "
+           "native module cannot start goes on the python path by itself and says so.",
+           "WESPOKE_AUDIO_ENGINE", "{native,python}"),
     Option("no_aec", "--no-aec", "Turn off echo cancellation.", "WESPOKE_NO_AEC",
            file_type="bool"),
     Option("no_ns", "--no-ns", "Turn off noise suppression.", "WESPOKE_NO_NS", file_type="bool"),

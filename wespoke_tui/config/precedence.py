@@ -31,6 +31,7 @@ from wespoke_tui.config.validation import (
     override_item,
     validate_api_key,
     validate_api_url,
+    validate_audio_engine,
     validate_jitter,
     validate_lang,
     validate_log_level,
@@ -38,7 +39,7 @@ from wespoke_tui.config.validation import (
     validate_switch,
     var_item,
 )
-from wespoke_tui.settings import Settings
+from wespoke_tui.settings import AudioEngine, Settings
 
 
 def detect_lang(env: Mapping[str, str]) -> str:
@@ -168,6 +169,8 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str] | None = None
     settings.lang = validate_lang(*picked) if picked else detect_lang(src.env)  # type: ignore[assignment]
     settings.input_device = _resolve_str(src, "input_device")
     settings.output_device = _resolve_str(src, "output_device")
+    picked = src.pick("audio_engine")
+    settings.audio_engine = AudioEngine(validate_audio_engine(*picked)) if picked else AudioEngine.NATIVE
     settings.aec = not src.switch("no_aec")
     settings.noise_suppression = not src.switch("no_ns")
     settings.auto_gain = not src.switch("no_agc")

@@ -10,7 +10,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from wespoke_tui.config.options import JITTER_MAX_MS, JITTER_MIN_MS, LANGS, LOG_LEVELS, OPTIONS
+from wespoke_tui.config.options import AUDIO_ENGINES, JITTER_MAX_MS, JITTER_MIN_MS, LANGS, LOG_LEVELS, OPTIONS
 from wespoke_tui.settings import DEFAULT_API_URL, KEY_PREFIXES, mask_key
 
 
@@ -81,6 +81,13 @@ def validate_lang(value: Any, label: str) -> str:
     if lang not in LANGS:
         raise ConfigError(label, f"'{value}' is not a supported language (choose tr or en)")
     return lang
+
+
+def validate_audio_engine(value: Any, label: str) -> str:
+    engine = str(value).strip().lower()
+    if engine not in AUDIO_ENGINES:
+        raise ConfigError(label, f"'{value}' is not an audio engine (choose native or python)")
+    return engine
 
 
 def validate_jitter(value: Any, label: str) -> int:

@@ -34,9 +34,11 @@ from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend, preflight_of
 from wespoke_tui.audio.meter import METER_HZ, Level, LevelMeter, RateLimiter
 from wespoke_tui.audio.mixing import TrackMixer
 from wespoke_tui.errors import (
+    AUDIO_FALLBACK,
     CONNECTION_ERROR,
     MICROPHONE_ERROR,
     MICROPHONE_SILENT,
+    RECORDING_NEEDS_PYTHON,
     SPEAKER_ERROR,
     UNKNOWN_ERROR,
     CallError,
@@ -60,6 +62,7 @@ from wespoke_tui.events import (
 from wespoke_tui.i18n import Texts
 from wespoke_tui.session.data import DataHandler
 from wespoke_tui.session.leave import let_join_settle, let_publish_settle
+from wespoke_tui.session.native_levels import NativeView, native_levels
 from wespoke_tui.session.parts import (
     CONNECT_ATTEMPTS,
     CONNECT_BACKOFF,
@@ -262,6 +265,10 @@ class CallSession:
             return True
         if call is None or call.token is None or self._state is not CallState.CONNECTED:
             return False
+        if call.source is None and call.mic_track is not None:  # the native module hands out no frames
+            message = "recording needs the python audio path (start the call with --record or --audio-engine python)"
+            self._emit(ErrorEvent(CallError.of(RECORDING_NEEDS_PYTHON, message, lang=self._settings.lang), fatal=False))
+            return False
         return self._recorder.start(call.token.call_id or "call", call.token.assistant.name)
 
     async def delete_record(self) -> bool:
@@ -324,6 +331,9 @@ class CallSession:
             check = preflight_of(backend)
             if check is not None:
                 await asyncio.to_thread(check)
+            fallback = getattr(backend, "fallback_reason", None)
+            if fallback:  # the native module cannot carry this call: said once, the call goes on
+                self._emit(ErrorEvent(CallError.of(AUDIO_FALLBACK, fallback, lang=self._settings.lang), fatal=False))
             if call.hangup.is_set():
                 return await self._teardown(call, None)
             token = await self._fetch_token(call)
@@ -437,8 +447,12 @@ class CallSession:
             return
         call.input = mic
         assert call.room is not None
-        call.source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=SOURCE_QUEUE_MS)
-        call.mic_track = rtc.LocalAudioTrack.create_audio_track(MIC_TRACK_NAME, call.source)
+        native = getattr(mic, "native_source", None)
+        if native is not None:  # the module captures and sends by itself: its source is the track's
+            call.mic_track = rtc.LocalAudioTrack.create_audio_track(MIC_TRACK_NAME, native)
+        else:
+            call.source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=SOURCE_QUEUE_MS)
+            call.mic_track = rtc.LocalAudioTrack.create_audio_track(MIC_TRACK_NAME, call.source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         self._mic_published_at = None
         await call.room.local_participant.publish_track(call.mic_track, options)
@@ -447,7 +461,9 @@ class CallSession:
             call.mic_track.mute()
 
     def _start_call_tasks(self, call: CallParts) -> None:
-        if call.input is not None:
+        if call.input is not None and call.source is None and call.mic_track is not None:
+            self._call_task(call, native_levels(self._native_view(call), call), "native-levels")
+        elif call.input is not None:
             self._call_task(call, self._pump_mic(call), "mic-pump")
         self._call_task(call, self._report_health(call), "audio-health")
         if call.token is not None and call.token.call_id:
@@ -458,9 +474,10 @@ class CallSession:
     def _start_playback(self, call: CallParts, track: rtc.RemoteAudioTrack) -> None:
         if track.sid in call.streams or call.mixer is None:
             return
+        tap_ms = getattr(self._backend, "tap_frame_ms", None)  # the native module plays it itself
         stream = rtc.AudioStream(
             track, sample_rate=SAMPLE_RATE, num_channels=1, capacity=STREAM_CAPACITY_FRAMES,
-            frame_size_ms=STREAM_FRAME_MS,
+            frame_size_ms=tap_ms or STREAM_FRAME_MS,
         )
         call.streams[track.sid] = stream
         call.mixer.add_track(track.sid)
@@ -538,6 +555,15 @@ class CallSession:
             self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, message, lang=self._settings.lang), fatal=False))
         finally:
             self._mic_is_levels_clock = False
+
+    def _native_view(self, call: CallParts) -> NativeView:
+        """What the native path's level task needs of this session."""
+        return NativeView(muted=lambda: self._muted, emit=self._emit, emit_levels=self._native_levels_out,
+                          response=lambda: self._response, lang=self._settings.lang)
+
+    def _native_levels_out(self, mic: Level) -> None:
+        self._mic_is_levels_clock = True
+        self._emit_levels(mic)
 
     def _watch_silence(self, call: CallParts, frame: np.ndarray) -> None:
         """A device microphone giving exact zeros while unmuted: say why, once (WAV and scripted

@@ -60,8 +60,8 @@ def default_controller_factory(settings: Settings) -> CallController:
     from wespoke_tui.controllers import make_controller
 
     def sound_devices() -> AudioBackend:
-        from wespoke_tui.audio.engine import SoundDeviceBackend
+        from wespoke_tui.audio.engine import device_backend
 
-        return SoundDeviceBackend(settings)
+        return device_backend(settings)
 
     return make_controller(settings, sound_devices)
