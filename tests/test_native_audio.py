@@ -49,19 +49,22 @@ def test_a_device_name_maps_to_the_modules_list_as_on_the_python_path() -> None:
         pick_device("nope", devices, "input")
 
 
-def test_voice_calls_default_to_the_native_module_but_the_demo_and_recordings_do_not(wespoke_stack, tmp_path) -> None:
-    settings = wespoke_stack.settings()
-    assert settings.audio_engine is AudioEngine.NATIVE
-    assert isinstance(device_backend(settings), NativeBackend)
-    assert isinstance(device_backend(wespoke_stack.settings(audio_engine=AudioEngine.PYTHON)), SoundDeviceBackend)
-    assert isinstance(device_backend(wespoke_stack.settings(demo=True)), SoundDeviceBackend)
-    assert isinstance(device_backend(wespoke_stack.settings(record_calls=True, record_dir=tmp_path)), SoundDeviceBackend)
+def native(stack: Any, **overrides: Any) -> Any:
+    return stack.settings(audio_engine=AudioEngine.NATIVE, **overrides)
+
+
+def test_the_native_module_is_asked_for_and_never_for_the_demo_or_recordings(wespoke_stack, tmp_path) -> None:
+    assert wespoke_stack.settings().audio_engine is AudioEngine.PYTHON  # the default, until its latency is known
+    assert isinstance(device_backend(native(wespoke_stack)), NativeBackend)
+    assert isinstance(device_backend(wespoke_stack.settings()), SoundDeviceBackend)
+    assert isinstance(device_backend(native(wespoke_stack, demo=True)), SoundDeviceBackend)
+    assert isinstance(device_backend(native(wespoke_stack, record_calls=True, record_dir=tmp_path)), SoundDeviceBackend)
 
 
 async def test_a_native_call_carries_both_ways_with_meters_and_mute_and_leaves_the_room(
     wespoke_stack, sound_rig, tmp_path: Path
 ) -> None:
-    backend = device_backend(wespoke_stack.settings())
+    backend = device_backend(native(wespoke_stack))
     session = CallSession(wespoke_stack.settings(), lambda: backend)
     events = Recorder(session)
     tone = write_wav(tmp_path / "tone.wav", sine(300.0, 6.0, -12.0))
@@ -104,7 +107,7 @@ async def test_a_module_that_cannot_start_sends_the_call_down_the_python_path_sa
         raise rtc.PlatformAudioError("Failed to initialize PlatformAudio: no audio device module")
 
     monkeypatch.setattr(rtc, "PlatformAudio", refuse)
-    backend = device_backend(wespoke_stack.settings())
+    backend = device_backend(native(wespoke_stack))
     session = CallSession(wespoke_stack.settings(), lambda: backend)
     events = Recorder(session)
     tone = write_wav(tmp_path / "tone.wav", sine(300.0, 4.0, -12.0))
@@ -127,7 +130,7 @@ async def test_a_module_that_cannot_start_sends_the_call_down_the_python_path_sa
 
 async def test_recording_on_a_native_call_says_it_needs_the_python_path(wespoke_stack, sound_rig, tmp_path: Path) -> None:
     folder = tmp_path / "recordings"
-    session = CallSession(wespoke_stack.settings(record_dir=folder), lambda: device_backend(wespoke_stack.settings()))
+    session = CallSession(wespoke_stack.settings(record_dir=folder), lambda: device_backend(native(wespoke_stack)))
     events = Recorder(session)
     await session.start()
     try:
@@ -140,7 +143,7 @@ async def test_recording_on_a_native_call_says_it_needs_the_python_path(wespoke_
 
 
 async def test_a_native_microphone_giving_exact_zeros_is_said_and_clears(wespoke_stack, sound_rig, tmp_path: Path) -> None:
-    session = CallSession(wespoke_stack.settings(), lambda: device_backend(wespoke_stack.settings()))
+    session = CallSession(wespoke_stack.settings(), lambda: device_backend(native(wespoke_stack)))
     events = Recorder(session)
     sound_rig.mic_floor_off()
     await session.start()
@@ -153,12 +156,12 @@ async def test_a_native_microphone_giving_exact_zeros_is_said_and_clears(wespoke
         await events.aclose()
 
 
-def test_a_headless_call_takes_the_native_path_by_default_and_hangs_up_on_sigint(wespoke_stack, sound_rig) -> None:
+def test_a_headless_call_on_the_native_path_runs_and_ends(wespoke_stack, sound_rig) -> None:
     from tests.test_headless import SCRIPT
 
     api = wespoke_stack.api
     proc = subprocess.Popen([str(SCRIPT), "call", "--no-tui", "--api-key", api.api_key, "--assistant-id", api.assistant_id,
-                             "--api-url", api.url, "--lang", "en", "--duration", "4", "--log-file", "/dev/stderr",
+                             "--api-url", api.url, "--lang", "en", "--audio-engine", "native", "--duration", "4", "--log-file", "/dev/stderr",
                              "--log-level", "info"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err

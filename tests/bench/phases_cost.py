@@ -14,7 +14,9 @@ from wespoke_tui.audio.capture import CAPTURE_FRAME_MS
 BENCHMARK = "3. Steady cost"
 # A window each per round, in this order and reversed every other round, so that load drifting
 # over the run (or a subject's wake left on the machine) does not favour whoever comes first.
-ORDER = ("floor-20", "browser", "headless", "headless before", "TUI", "TUI before", "baseline", "floor-10")
+# headless and TUI run the default (native) audio engine, the -python subjects `--audio-engine python`.
+ORDER = ("floor-20", "browser", "headless", "headless-python", "headless before", "TUI", "TUI-python", "TUI before",
+         "baseline", "floor-10")
 
 
 def combined(windows: list[CostWindow]) -> CostWindow:
@@ -85,13 +87,25 @@ def run(bench: Bench) -> None:
         share('headless', ' of one core'), f"floor-20: {share('floor-20')}", headless.cpu_percent, floor.cpu_percent,
         misses.HEADLESS_CPU_FLOOR_MAX, f"≤ {misses.HEADLESS_CPU_FLOOR_MAX}× floor-20",
         misses.cpu_vs_floor("headless", headless, floor, None, headless_profile))
+    headless_met = headless.cpu_percent <= browser.cpu_percent
+    bench.report.add(Row(
+        BENCHMARK, f"CPU, {seconds:.0f} s call (headless) against the browser", share('headless', ' of one core'),
+        f"browser ({processes}): {share('browser')}", f"{headless.cpu_percent / browser.cpu_percent:.2f}×",
+        "≤ browser", headless_met,
+        "" if headless_met else (f"The headless call on the native engine used {headless.cpu_percent:.1f} % of a "
+                                 f"core, the browser {browser.cpu_percent:.1f} %; floor-20, the bare SDK with no "
+                                 f"devices, {floor.cpu_percent:.1f} %."),
+    ))
+    for name in ("headless-python", "TUI-python"):
+        add(f"CPU, {seconds:.0f} s call ({name}) against the browser", share(name, ' of one core'),
+            f"browser ({processes}): {share('browser')}", cpu(name), browser.cpu_percent)
     tui_rss_met = tui.peak_rss_mb <= misses.TUI_RSS_MAX_MB
     bench.report.add(Row(
         BENCHMARK, "peak RSS (TUI)", f"{tui.peak_rss_mb:.0f} MB", f"floor-20: {floor.peak_rss_mb:.0f} MB",
         f"{tui.peak_rss_mb / floor.peak_rss_mb:.2f}×", f"≤ {misses.TUI_RSS_MAX_MB:.0f} MB", tui_rss_met,
         "" if tui_rss_met else misses.tui_rss(tui, headless, floor),
     ))
-    for name in ("headless", "baseline"):
+    for name in ("headless", "headless-python", "TUI-python", "baseline"):
         add(f"peak RSS ({name})", f"{rss(name):.0f} MB", f"floor-20: {floor.peak_rss_mb:.0f} MB", rss(name),
             floor.peak_rss_mb)
     if browser.peak_pss_mb:
@@ -103,10 +117,10 @@ def run(bench: Bench) -> None:
         add(f"CPU, {seconds:.0f} s call ({what})", share(key, ' of one core'),
             f"floor-20: {share('floor-20')}",
             cpu(key), floor.cpu_percent)
-    for name in ("headless", "TUI"):
+    for name in ("headless", "headless-python", "TUI", "TUI-python"):
+        before = name.removesuffix("-python") + " before"
         add(f"CPU, {seconds:.0f} s call ({name}) against the code before this change ({BEFORE_COMMIT})",
-            share(name, ' of one core'), f"before: {share(name + ' before')}", cpu(name),
-            cpu(name + " before"))
+            share(name, ' of one core'), f"before: {share(before)}", cpu(name), cpu(before))
 
     terminal = results["TUI"].terminal
     bench.report.note(BENCHMARK, (
@@ -130,7 +144,9 @@ def run(bench: Bench) -> None:
         "floor-10 (the bare SDK, tests/bench/floor.py, in 20 and 10 ms frames; wespoke-tui's capture hands "
         f"the SDK {CAPTURE_FRAME_MS} ms frames); "
         "browser; headless (`wespoke-tui call --no-tui`); TUI (`wespoke-tui --call-on-start` in a 110×32 "
-        "tmux terminal, meters at their normal rate); baseline; and, as context, headless and TUI of "
+        "tmux terminal, meters at their normal rate), both on the default, native audio engine "
+        "(`rtc.PlatformAudio`), and headless-python and TUI-python, the same with `--audio-engine python` "
+        "(PortAudio through sounddevice); baseline; and, as context, headless and TUI of "
         f"the code before this change ({BEFORE_COMMIT}, a git worktree run with the same venv). All on "
         f"the rig's devices with AEC on, {rounds} window(s) each, in this order and reversed every other "
         f"round: {', '.join(ORDER)}. A subject's CPU is the median of its windows (the range in brackets), "

@@ -38,7 +38,7 @@ def health(bench: Bench) -> None:
     span = last["t"] - first["t"]
     bench.log(f"health over {span:.0f} s: underruns {underruns}, overruns {overruns}, trims {trims}, "
               f"dropped {dropped}, capture depth ≤ {depth}, playback queue {queue_ms.text(1)}")
-    what = f"over {span / 60:.1f} min (headless session)"
+    what = f"over {span / 60:.1f} min (headless session, python engine: the native one keeps no such counters)"
     bench.report.add(Row(HEALTH, f"playback underruns after the first second, {what}", str(underruns),
                          target="0", met=underruns == 0, why_missed=misses.underruns(underruns, span)))
     bench.report.add(Row(HEALTH, f"playback overruns after the first second, {what}", str(overruns)))

@@ -12,8 +12,9 @@ from tests.bench.stats import Sample
 BENCHMARK = "2. Mouth-to-ear"
 # Every call of a run, in this order: all subjects with AEC on, then AEC off where it is a
 # setting of the product (the browser's and wespoke-tui's; the TUI runs the same session as headless).
-CALLS = (("browser", True), ("headless", True), ("TUI", True), ("baseline", True),
-         ("browser", False), ("headless", False))
+# headless and TUI run the default (native) audio engine, the -python subjects `--audio-engine python`.
+CALLS = (("browser", True), ("headless", True), ("headless-python", True), ("TUI", True), ("TUI-python", True),
+         ("baseline", True), ("browser", False), ("headless", False))
 CALL_LIMIT_S = 120.0  # a call that outlives its measurement by this much ends by itself
 
 
@@ -57,7 +58,7 @@ def run(bench: Bench) -> None:
             continue
         browser = Sample.of(delays["browser", aec], "ms")
         label = "on" if aec else "off"
-        for name in ("headless", "TUI", "baseline"):
+        for name in ("headless", "headless-python", "TUI", "TUI-python", "baseline"):
             if (name, aec) not in delays:
                 continue
             app = Sample.of(delays[name, aec], "ms")
@@ -92,7 +93,8 @@ def run(bench: Bench) -> None:
         f"{bench.args.rt_runs} call(s) per subject and setting, the calls interleaved "
         f"({order}). TUI: "
         "`wespoke-tui --call-on-start` in a 110×32 tmux terminal; headless: `wespoke-tui call "
-        "--no-tui`. The echo assistant's own buffering (≤ 100 ms echo backlog, 100 ms `AudioSource` "
+        "--no-tui`; both on the default, native audio engine, and as headless-python and TUI-python "
+        "with `--audio-engine python`. The echo assistant's own buffering (≤ 100 ms echo backlog, 100 ms `AudioSource` "
         "queue) is in every figure alike."
     ))
     bench.report.note(BENCHMARK, (

@@ -220,9 +220,16 @@ def app_session(stack: BenchStack, duration: float | None, *, aec: bool = True) 
     return MarkedProcess(argv, stack.env())
 
 
-def headless(stack: BenchStack, duration: float, *, aec: bool = True, code: Code = CURRENT) -> subprocess.Popen[str]:
-    """The real `wespoke-tui call --no-tui` on the rig's devices."""
-    argv = [*code.command, "call", "--no-tui", *stack.call_args(), "--lang", "en", "--duration", str(duration)]
+def engine_args(engine: str | None) -> list[str]:
+    """`--audio-engine ENGINE`, or nothing for the product's default (and code that predates the option)."""
+    return ["--audio-engine", engine] if engine else []
+
+
+def headless(stack: BenchStack, duration: float, *, aec: bool = True, code: Code = CURRENT,
+             engine: str | None = None) -> subprocess.Popen[str]:
+    """The real `wespoke-tui call --no-tui` on the rig's devices, on `engine` (None: the default)."""
+    argv = [*code.command, "call", "--no-tui", *stack.call_args(), "--lang", "en", "--duration", str(duration),
+            *engine_args(engine)]
     if not aec:
         argv.append("--no-aec")
     return subprocess.Popen(argv, cwd=code.root, env=code.env(stack), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -232,14 +239,14 @@ def headless(stack: BenchStack, duration: float, *, aec: bool = True, code: Code
 class Tui(TmuxPane):
     """`wespoke-tui` in a tmux pane of its own (a real terminal), consent already given."""
 
-    def __init__(self, stack: BenchStack, *args: str, code: Code = CURRENT) -> None:
+    def __init__(self, stack: BenchStack, *args: str, code: Code = CURRENT, engine: str | None = None) -> None:
         xdg = stack.dir / f"xdg-{uuid.uuid4().hex[:8]}"
         (xdg / "wespoke-tui").mkdir(parents=True)
         config = xdg / "wespoke-tui" / "config.toml"
         config.write_text("mic_consent_given = true\n")
         config.chmod(0o600)
         self.code = code
-        app = shlex.join([*code.command, *stack.call_args(), "--lang", "en", *args])
+        app = shlex.join([*code.command, *stack.call_args(), "--lang", "en", *engine_args(engine), *args])
         command = f"cd {shlex.quote(str(code.root))} && {app}; sleep 30"
         env = code.env(stack, XDG_CONFIG_HOME=str(xdg), TERM="xterm-256color")
         super().__init__(command, env, prefix="bench")

@@ -2,8 +2,10 @@
 
     floor-20, floor-10  the bare SDK, no devices (tests/bench/floor.py), 20 or 10 ms frames
     baseline            `rtc.MediaDevices` with its defaults (tests/bench/baseline.py)
-    headless            `wespoke-tui call --no-tui`
-    TUI                 `wespoke-tui --call-on-start` in a 110×32 tmux terminal
+    headless            `wespoke-tui call --no-tui --audio-engine native` (this tree; a checkout: its default)
+    TUI                 `wespoke-tui --call-on-start` in a 110×32 tmux terminal (native engine, as headless)
+    headless-python     headless with `--audio-engine python` (PortAudio through sounddevice)
+    TUI-python          TUI with `--audio-engine python`
     browser             livekit-client in headless Chromium (tests/bench/browser.py)
 
 All of them are on the rig (the floor has no devices; the others use the rig's microphone and
@@ -27,7 +29,7 @@ from tests.bench.procstat import CostMeter, CostWindow, GroupCostMeter
 from tests.bench.stack import CURRENT, BenchStack, Code, MarkedProcess, Tui, baseline, floor, headless
 from tests.stack.pulse_rig import write_wav
 
-SUBJECTS = ("floor-20", "floor-10", "baseline", "headless", "TUI", "browser")
+SUBJECTS = ("floor-20", "floor-10", "baseline", "headless", "headless-python", "TUI", "TUI-python", "browser")
 # After the greeting, before a window starts: the microphone's audio has reached the assistant.
 SETTLE_S = 1.0
 
@@ -80,16 +82,19 @@ def start(stack: BenchStack, name: str, duration: float, *, aec: bool = True, co
         return _marked(name, floor(stack, duration, int(name.removeprefix("floor-"))))
     if name == "baseline":
         return _marked(name, baseline(stack, duration, aec=aec))
-    if name == "headless":
-        process = headless(stack, duration, aec=aec, code=code)
+    base, _, engine = name.partition("-")  # "headless-python": headless on the python engine
+    # The bare names are the native engine; a checkout of older code predates the option.
+    engine = engine or ("native" if code is CURRENT else "")
+    if base == "headless" and engine in ("", "python", "native"):
+        process = headless(stack, duration, aec=aec, code=code, engine=engine or None)
 
         def stop_headless() -> None:
             process.send_signal(signal.SIGTERM)
             process.communicate(timeout=30)
 
         return Running(name, process.pid, stop_headless)
-    if name == "TUI":
-        tui = Tui(stack, "--call-on-start", *([] if aec else ["--no-aec"]), code=code)
+    if base == "TUI" and engine in ("", "python", "native"):
+        tui = Tui(stack, "--call-on-start", *([] if aec else ["--no-aec"]), code=code, engine=engine or None)
         try:
             return Running(name, tui.app_pid(), tui.close, terminal_pid=tui.server_pid())
         except BaseException:

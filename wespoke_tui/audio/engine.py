@@ -35,8 +35,8 @@ GIL_SWITCH_INTERVAL_S = 0.001
 
 def device_backend(settings: Settings) -> AudioBackend:
     """A voice call's backend on the sound devices: WebRTC's own module (`audio/native.py`,
-    falling back to this engine by itself) unless the settings ask for the Python path, or the
-    call records from its start (the module hands out no captured frames), or it is the demo."""
+    falling back to this engine by itself) when the settings ask for it, unless the call records
+    from its start (the module hands out no captured frames) or it is the demo; else this engine."""
     if AudioEngine(settings.audio_engine) is AudioEngine.NATIVE and not settings.record_calls and not settings.demo:
         from wespoke_tui.audio.native import NativeBackend
 
