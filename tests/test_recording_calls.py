@@ -4,37 +4,33 @@ files and on the PulseAudio rig's devices, and a process killed mid-call."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+import types
 import wave
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.bench import clicks
 from tests.stack.assistant import GREETING_FREQ_HZ
-from tests.stack.pulse_rig import read_wav, write_wav
+from tests.stack.pulse_rig import MIC_FLOOR_HZ, MIC_FLOOR_VOLUME, PulseRig, PulseRigError, write_wav
 from tests.test_headless import Headless
+from wespoke_tui.audio import capture as capture_module
+from wespoke_tui.audio.capture import CaptureClock, SoundDeviceCapture
+from wespoke_tui.audio.recording import CALLER, StereoTimeline
 from wespoke_tui.audio.wav import write_wav_48k_mono
+from wespoke_tui.i18n import Texts
+from wespoke_tui.session.recording import CallRecorder
 
 RATE = 48_000
 CLICK_GAP_S = 1.5
-
-
-def echo_delays_ms(heard: np.ndarray) -> list[float]:
-    """In one recording holding each click twice (as it went in, then its echo): the delay of each
-    echo. A click sent has its echo within half the gap after it; an echo has the next click sent
-    more than half a gap after it (the round trip is well under that), so the two cannot be taken
-    for each other even when a click was lost."""
-    found = clicks.find_clicks(heard, clicks.click(), threshold=0.6, min_gap=int(0.05 * RATE))
-    delays = []
-    for first, second in zip(found, found[1:]):
-        if int(0.005 * RATE) < second - first < int(CLICK_GAP_S / 2 * RATE):
-            delays.append((second - first) * 1000 / RATE)
-    return delays
 
 
 def silence_then_tone(path: Path, lead_s: float, tone_s: float, hz: float) -> Path:
@@ -141,50 +137,267 @@ async def test_a_call_killed_mid_way_leaves_a_readable_recording_up_to_the_last_
     assert summary["audio_seconds"] > 0
 
 
-async def test_on_the_sound_devices_the_two_sides_are_aligned_as_heard(wespoke_stack, sound_rig, tmp_path: Path) -> None:
-    """Clicks go into the microphone and, through a combine sink, straight into the speaker too, so
-    one recording of the speaker holds each click as it entered the microphone and its echo as the
-    app played it (the benchmark's round-trip method). The call's own recording must show the
-    same delay between its caller and assistant channels, within 20 ms."""
-    bus = sound_rig.pactl("load-module", "module-combine-sink", "sink_name=clickbus", "slaves=micfeed,speaker",
-                          "rate=48000", "channels=1").strip()
+class Probe:
+    """The call's microphone and speaker as the two channels of one stereo null sink, so one
+    recording of its monitor holds each click as it entered the microphone (left) and its echo as
+    the app played it (right), sample for sample on one timeline.
+
+    (Not a combine sink feeding `micfeed` and `speaker`, as the benchmark has it: each of its two
+    slaves has its own queue and resampler, so a click reaches the speaker and the microphone
+    apart by whatever their queues differ (0 to 13 ms on this machine, alone, from recordings of
+    both monitors), and that moves when the sink adjusts their rates (by 7 ms within one 6 s
+    train). The old method also paired neighbouring peaks, a direct click or its echo, and took
+    a click found twice 50 ms apart for a round trip of 50 ms.)
+
+    `probe_mic` (a sink) and `probe_speaker` are remaps of the probe's left and right channels;
+    the app's microphone is `probe_mic_src`, the probe monitor's left channel. Remap sinks and
+    sources render in the probe's own thread: no queue of their own between a channel and what
+    its remap plays or hears."""
+
+    def __init__(self, rig: PulseRig) -> None:
+        self.rig = rig
+        self.modules: list[str] = []
+
+    def load(self) -> Probe:
+        def load(*args: str) -> None:
+            self.modules.append(self.rig.pactl("load-module", *args).strip())
+
+        load("module-null-sink", "sink_name=probe", f"rate={RATE}", "channels=2",
+             "channel_map=front-left,front-right", "norewinds=1")
+        for name, channel in (("probe_mic", "front-left"), ("probe_speaker", "front-right")):
+            load("module-remap-sink", f"sink_name={name}", "master=probe", "channels=1", "channel_map=mono",
+                 f"master_channel_map={channel}", "remix=no")
+        load("module-remap-source", "source_name=probe_mic_src", "master=probe.monitor", "channels=1",
+             "channel_map=mono", "master_channel_map=front-left", "remix=no")
+        # The microphone's floor, as the rig's own has (never exact zeros).
+        load("module-sine", "sink=probe_mic", f"frequency={MIC_FLOOR_HZ}")
+        for line in self.rig.pactl("list", "short", "sink-inputs").splitlines():
+            fields = line.split("\t")
+            if len(fields) > 3 and fields[3] == "module-sine.c" and fields[1] == self._sink_index("probe_mic"):
+                self.rig.pactl("set-sink-input-volume", fields[0], MIC_FLOOR_VOLUME)
+        return self
+
+    def _sink_index(self, name: str) -> str:
+        for line in self.rig.pactl("list", "short", "sinks").splitlines():
+            fields = line.split("\t")
+            if len(fields) > 1 and fields[1] == name:
+                return fields[0]
+        raise AssertionError(f"no sink {name}")
+
+    def record(self, path: Path) -> subprocess.Popen[bytes]:
+        """`parec` of the probe's monitor, both channels (its server-side queue loses nothing)."""
+        return subprocess.Popen(["parec", "--device=probe.monitor", "--format=s16le", f"--rate={RATE}",
+                                 "--channels=2", "--latency-msec=20", "--raw", str(path)],
+                                env={**os.environ, **self.rig.env})
+
+    def play_into_mic(self, wav: Path, name: str = "probe-clicks") -> None:
+        """The server plays `wav` into the microphone from its own real-time thread (a `paplay`
+        client can starve on a busy machine); returns when it is done."""
+        self.rig.pactl("upload-sample", str(wav), name)
+        try:
+            self.rig.pactl("play-sample", name, "probe_mic")
+            deadline = time.monotonic() + 60
+            while self._playing(name) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            self.rig.pactl("remove-sample", name)
+
+    def _playing(self, name: str) -> bool:
+        inputs = json.loads(self.rig.pactl("-f", "json", "list", "sink-inputs"))
+        return any(entry["properties"].get("event.id") == name for entry in inputs)
+
+    def unload(self) -> None:
+        for module in reversed(self.modules):
+            self.rig.pactl("unload-module", module)
+        self.modules.clear()
+
+
+def read_stereo_raw(path: Path) -> np.ndarray:
+    raw = path.read_bytes() if path.exists() else b""
+    return np.frombuffer(raw[: len(raw) // 4 * 4], dtype="<i2").reshape(-1, 2)
+
+
+def round_trips_ms(stereo: np.ndarray) -> list[tuple[float, float | None]]:
+    """For each click in the left channel: (its time in s, the delay in ms to the best match of it
+    in the right channel after it, within the gap, or None when nothing there is like it)."""
+    template = clicks.click()
+    sent = clicks.find_clicks(stereo[:, 0], template, threshold=0.6, min_gap=int(CLICK_GAP_S / 2 * RATE))
+    score = clicks.correlate(stereo[:, 1], template)
+    trips: list[tuple[float, float | None]] = []
+    for onset in sent:
+        lo, hi = onset + int(0.005 * RATE), min(onset + int(CLICK_GAP_S * RATE), score.size)
+        best = lo + int(np.argmax(score[lo:hi])) if hi > lo else None
+        trips.append((onset / RATE, None if best is None or score[best] < 0.3 else (best - onset) * 1000 / RATE))
+    return trips
+
+
+def same_clicks(heard: list[tuple[float, float | None]], heard_from: float,
+                kept: list[tuple[float, float | None]], kept_from: float) -> list[tuple[float, float]]:
+    """(heard, kept) round trips of the clicks found in both, each matched by when it came (wall
+    clock, from each recording's start, to well within the gap between clicks): a click the call
+    lost on a busy machine leaves no gap for the others to slide into."""
+    pairs = []
+    for at, kept_ms in kept:
+        near = [ms for when, ms in heard if abs((heard_from + when) - (kept_from + at)) < CLICK_GAP_S / 2]
+        if near and near[0] is not None and kept_ms is not None:
+            pairs.append((near[0], kept_ms))
+    return pairs
+
+
+async def test_on_the_sound_devices_the_two_sides_are_aligned_as_heard(
+    wespoke_stack, sound_rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clicks go into the microphone and come back from the echo assistant; one recording of the
+    rig holds each click as it entered the microphone and its echo as the app played it (`Probe`).
+    The call's own recording must show the same delay between its caller and assistant channels,
+    click by click, within 20 ms."""
+    probe = Probe(sound_rig).load()
+    # The app's devices are its defaults: the probe's, for this app only.
+    monkeypatch.setenv("PULSE_SOURCE", "probe_mic_src")
+    monkeypatch.setenv("PULSE_SINK", "probe_speaker")
     folder = tmp_path / "recordings"
+    raw = tmp_path / "probe.raw"
+    recorder: subprocess.Popen[bytes] | None = None
     run = Headless(wespoke_stack.api, "--record", str(folder), "--no-aec", "--no-ns", "--no-agc")
     try:
         await asyncio.to_thread(run.wait_line, "Connected", 20.0)
         assistant = wespoke_stack.assistants[-1]
         await asyncio.to_thread(assistant.wait_for, "greeting_done", None, 20)
         await asyncio.sleep(0.8)
-        train, _ = clicks.click_train(5, CLICK_GAP_S, lead_s=3.0)  # the lead lets the combine sink settle
+        train, _ = clicks.click_train(5, CLICK_GAP_S, lead_s=0.5)
         train_wav = write_wav(tmp_path / "clicks.wav", train)
-        sound_rig.start_recording_speaker(tmp_path / "speaker.wav")
+        probe_from = time.time()
+        recorder = probe.record(raw)
         await asyncio.sleep(0.3)
-        await asyncio.to_thread(subprocess.run, ["paplay", "--device=clickbus", "--latency-msec=20", str(train_wav)],
-                                env={**os.environ, **sound_rig.env}, check=True, timeout=60)
+        await asyncio.to_thread(probe.play_into_mic, train_wav)
         await asyncio.sleep(1.4)
-        speaker = sound_rig.stop_recording()
     finally:
+        if recorder is not None:
+            recorder.terminate()
+            recorder.wait(5)
         run.proc.send_signal(signal.SIGINT)
         rc, err = await asyncio.to_thread(run.finish, 20)
-        sound_rig.pactl("unload-module", bus)
+        with contextlib.suppress(PulseRigError):
+            probe.unload()
     assert rc == 0, err
-    assert speaker is not None
-    heard, _ = read_wav(speaker)
-    reference = echo_delays_ms(heard)
+    reference = round_trips_ms(read_stereo_raw(raw))
     (wav_path,) = folder.glob("*.wav")
-    audio = read_stereo(wav_path)
-    template = clicks.click()
-    sent = clicks.find_clicks(audio[:, 0], template, threshold=0.6, min_gap=int(0.5 * RATE))
-    score = clicks.correlate(audio[:, 1], template)
-    recorded = []
-    for onset in sent:
-        lo, hi = onset + int(0.005 * RATE), min(onset + int(1.1 * RATE), score.size)
-        best = lo + int(np.argmax(score[lo:hi]))
-        if score[best] >= 0.3:
-            recorded.append((best - onset) * 1000 / RATE)
-    print(f"round trip as heard on the rig: {[round(d) for d in reference]} ms; "
-          f"in the recording: {[round(d) for d in recorded]} ms")
-    assert len(reference) >= 3 and len(recorded) >= 3, (reference, recorded)
-    # Click by click: each round trip heard at the speaker is in the recording within 20 ms (the
-    # two lists may each miss a click the other found, so each is matched to its nearest).
-    assert all(min(abs(heard - kept) for kept in recorded) < 20 for heard in reference), (reference, recorded)
+    recorded = round_trips_ms(read_stereo(wav_path))
+    started = datetime.fromisoformat(json.loads(wav_path.with_suffix(".json").read_text())["started_at"]).timestamp()
+    print(f"round trip as heard on the rig: {[ms and round(ms) for _, ms in reference]} ms; "
+          f"in the recording: {[ms and round(ms) for _, ms in recorded]} ms")
+    both = same_clicks(reference, probe_from, recorded, started)
+    assert len(both) >= 3, (reference, recorded)
+    # Click by click: each round trip heard on the rig is in the recording within 20 ms.
+    assert all(abs(kept - heard) < 20 for heard, kept in both), both
+
+
+# ---- the microphone's timestamps, which the caller's side of a recording is laid by ----------------
+
+BLOCK_S = 0.02
+BLOCK = int(BLOCK_S * RATE)
+
+
+def pulse_like_wander(t: float) -> float:
+    """What PulseAudio's ALSA plugin adds to a capture block's true latency, as measured on the
+    rig: up to 40 ms over a stream's first 4 s, back in steps by 8 s."""
+    return 0.010 * min(t, 4.0) - 0.010 * min(max(t - 4.0, 0.0) // 1.0, 4.0)
+
+
+def stamps(clock: CaptureClock, blocks: int, *, entered, handed, reported, overflow_at: int | None = None) -> list[float]:
+    """The clock's time for each block's first sample; `entered(k)` is the truth."""
+    out = []
+    for k in range(blocks):
+        now = handed(k)
+        out.append(clock.first_sample_at(now, BLOCK, reported(k, now), overflow=k == overflow_at))
+    return out
+
+
+def test_the_microphone_is_timed_by_its_sample_clock_not_by_portaudios_wandering_adc_times() -> None:
+    t0 = 100.0
+    rng = np.random.default_rng(7)
+    late = rng.exponential(0.001, 1000) + np.where(rng.random(1000) < 0.02, 0.015, 0.0)  # a busy machine's
+
+    def entered(k: int) -> float:
+        return t0 + k * BLOCK_S
+
+    def handed(k: int) -> float:
+        return entered(k) + BLOCK_S + 0.0105 + late[k]
+
+    got = stamps(CaptureClock(RATE), 1000, entered=entered, handed=handed,
+                 reported=lambda k, now: now - entered(k) + pulse_like_wander(k * BLOCK_S))
+    errors_ms = [abs(at - entered(k)) * 1000 for k, at in enumerate(got)]
+    assert max(errors_ms) < 1.5
+    # What PortAudio's ADC times alone said: off by the wander.
+    assert max(pulse_like_wander(k * BLOCK_S) for k in range(1000)) * 1000 == pytest.approx(40)
+
+
+def test_the_microphone_clock_follows_a_drifting_device_not_a_deeper_buffer_and_starts_over_after_an_overflow() -> None:
+    t0 = 100.0
+    ppm = 100e-6
+
+    # A device clock 100 ppm slow against ours, for 60 s: 6 ms by the end, followed.
+    def entered(k: int) -> float:
+        return t0 + k * BLOCK_S * (1 + ppm)
+
+    got = stamps(CaptureClock(RATE), 3000, entered=entered, handed=lambda k: entered(k) + 0.03,
+                 reported=lambda k, now: now - entered(k))
+    assert max(abs(at - entered(k)) for k, at in enumerate(got)) * 1000 < 1.0
+
+    # The server buffers one period more for 8 s: the blocks come later, no sample moved.
+    def handed(k: int) -> float:
+        return t0 + k * BLOCK_S + 0.03 + (0.02 if 250 <= k < 650 else 0.0)
+
+    got = stamps(CaptureClock(RATE), 1000, entered=lambda k: t0 + k * BLOCK_S, handed=handed,
+                 reported=lambda k, now: now - (t0 + k * BLOCK_S))
+    assert max(abs(at - (t0 + k * BLOCK_S)) for k, at in enumerate(got)) * 1000 < 3.0
+
+    # 100 ms of input lost at block 500: the blocks after it are 100 ms later, and so are their times.
+    def lost(k: int) -> float:
+        return t0 + k * BLOCK_S + (0.1 if k >= 500 else 0.0)
+
+    got = stamps(CaptureClock(RATE), 800, entered=lost, handed=lambda k: lost(k) + 0.03,
+                 reported=lambda k, now: now - lost(k), overflow_at=500)
+    assert max(abs(at - lost(k)) for k, at in enumerate(got)) * 1000 < 1.0
+
+
+def test_the_capture_stamps_its_frames_with_its_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock_now = [50.0]
+    monkeypatch.setattr(capture_module, "time", types.SimpleNamespace(monotonic=lambda: clock_now[0]))
+    capture = SoundDeviceCapture(None, None)
+    capture._clock = CaptureClock(RATE)
+    status = types.SimpleNamespace(input_overflow=False)
+    block = np.zeros((BLOCK, 1), dtype=np.int16)
+    for k in range(200):
+        clock_now[0] = 50.0 + (k + 1) * BLOCK_S + 0.01
+        wander = pulse_like_wander(k * BLOCK_S)
+        adc = 50.0 + k * BLOCK_S - wander  # PortAudio's ADC time, in its own clock (here: ours + 1000 s)
+        capture._callback(block, BLOCK, types.SimpleNamespace(currentTime=clock_now[0] + 1000, inputBufferAdcTime=adc + 1000), status)
+    times = [at for _, at in capture._frames]
+    assert len(times) == capture._queue_frames  # the newest frames; the reader never came
+    first = 200 - len(times)
+    assert max(abs(at - (50.0 + (first + i) * BLOCK_S)) for i, at in enumerate(times)) < 0.0015
+
+
+def test_input_lost_from_the_microphone_moves_the_callers_side_at_once(tmp_path: Path) -> None:
+    """The microphone's times are on its sample clock: a frame 20 ms after the last one's end
+    follows 20 ms of lost input, and is laid there, not where the lost audio was (which one
+    jittery timestamp of the loop's would get, `exact` or not)."""
+    now = [0.0]
+    recorder = CallRecorder(tmp_path, Texts("en"), lambda event: None, clock=lambda: now[0])
+    assert recorder.start("call", "Test Assistant")
+    frames = [np.full(BLOCK, 1000 * (k + 1), dtype=np.int16) for k in range(6)]
+    heard = [k * BLOCK_S for k in range(3)] + [(k + 1) * BLOCK_S for k in range(3, 6)]  # frame 3 lost
+    for frame, at in zip(frames, heard):
+        now[0] = at + BLOCK_S
+        recorder.mic(frame, False, at)
+    recorder.stop()
+    (wav_path,) = tmp_path.glob("*.wav")
+    left = read_stereo(wav_path)[:, 0]
+    starts = [int(np.flatnonzero(left == frame[0])[0]) for frame in frames]
+    assert starts == [round(at * RATE) for at in heard]
+    # What the loop's own times (the jitter rule) do with the same frames: the first one after the
+    # gap is laid where the lost one was.
+    timeline = StereoTimeline(lambda block: None, clock=lambda: 0.0)
+    jittery = [timeline.add(CALLER, frame, at) for frame, at in zip(frames, heard)]
+    assert jittery[3] == 3 * BLOCK and jittery[4] == 5 * BLOCK

@@ -3,8 +3,12 @@
     python -m tests.stack.assistant --url WS --token JWT --call-id ID --api-url URL [--report-frames]
 
 It joins as `assistant-<callId>` (metadata `{"role":"assistant"}` comes with the token), publishes
-one audio track, greets with a known tone once the user is there and subscribed, then echoes the
-user's microphone back frame by frame and sends every data message of the contract once.
+one audio track, greets with a known tone once the user is there and subscribed (not with
+--no-greeting), then echoes the user's microphone back frame by frame and sends every data message
+of the contract once.
+
+`lk.agent.state` follows what it does, but never holds up its audio: an update counts as done when
+the server echoes it back (see `apply_attributes`).
 
 Control (stdin, one JSON object a line):
     {"cmd":"barge_in","lead_s":1.0,"stop_tone":true}  long 660 Hz tone; after lead_s the `barge_in`
@@ -201,6 +205,8 @@ class Assistant:
         self.user: rtc.RemoteParticipant | None = None
         self.user_present = asyncio.Event()
         self.user_subscribed = asyncio.Event()
+        self.own_attribute_changes: list[dict[str, str]] = []  # as the server echoed them back
+        self.own_attributes_changed = asyncio.Event()
         self.done = asyncio.Event()
         self.first_frame_at: float | None = None
         self.second_bucket: list[float] = [0.0, 0]  # sum of squares (normalised), frames
@@ -230,10 +236,57 @@ class Assistant:
             return
         self.agent_state = state
         try:
-            await self.room.local_participant.set_attributes({"lk.agent.state": state})
-            report("agent_state", state=state)
+            took_s = await self.apply_attributes({"lk.agent.state": state})
+            report("agent_state", state=state, took_s=round(took_s, 3))
         except Exception as exc:  # noqa: BLE001 - the room may be going away
             log.warning("set_attributes failed: %s", exc)
+
+    async def apply_attributes(self, attributes: dict[str, str], timeout: float = 5.0) -> float:
+        """`set_attributes`, done once the server has applied it: its answer, or our own update
+        echoed back (`participant_attributes_changed` for us), whichever comes first. Seconds taken.
+
+        The answer alone is not enough: the livekit Rust SDK registers the waiter for a request's
+        answer only after sending the request (local_participant.rs, `set_attributes`), so now and
+        then an answer that comes back quickly is dropped and the call waits out its 5 s request
+        timeout, though the update was applied (and seen by everyone) within milliseconds; the
+        Python SDK does not even raise then. 5 calls in 140 here, on a quiet machine; a 5 s stall
+        before a tone or before publishing our track shifted the audio the tests time.
+        """
+        began = time.monotonic()
+        seen = len(self.own_attribute_changes)
+
+        async def ask() -> BaseException | None:  # runs on when we stop waiting for it
+            try:
+                await self.room.local_participant.set_attributes(attributes)
+            except Exception as exc:  # noqa: BLE001 - raised below if it still matters
+                return exc
+            if time.monotonic() - began > 1.0:  # the answer was lost: the SDK's timeout ended the call
+                report("attributes_answer_late", attributes=attributes, took_s=round(time.monotonic() - began, 3))
+            return None
+
+        request = self.spawn(ask())
+
+        def echoed() -> bool:
+            return any(all(changed.get(k) == v for k, v in attributes.items())
+                       for changed in self.own_attribute_changes[seen:])
+
+        deadline = began + timeout
+        while not request.done() and not echoed():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"set_attributes({attributes}) neither answered nor echoed in {timeout} s")
+            self.own_attributes_changed.clear()
+            changed = asyncio.ensure_future(self.own_attributes_changed.wait())
+            await asyncio.wait({request, changed}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            changed.cancel()
+        if request.done() and not request.cancelled() and request.result() is not None and not echoed():
+            raise request.result()
+        return time.monotonic() - began
+
+    def on_attributes_changed(self, changed: dict[str, str], participant: rtc.Participant) -> None:
+        if participant.identity == self.room.local_participant.identity:
+            self.own_attribute_changes.append(dict(changed))
+            self.own_attributes_changed.set()
 
     def play(self, samples: np.ndarray, tag: str) -> asyncio.Event:
         done = asyncio.Event()
@@ -381,6 +434,17 @@ class Assistant:
     # -- the script ------------------------------------------------------------------------------
     async def greet_then_script(self) -> None:
         await self.user_present.wait()
+        if self.args.no_greeting:
+            report("greeting_skipped")
+        else:
+            await self.greet()
+        self.echo.clear()
+        self.echo_enabled = not self.args.no_echo
+        report("greeting_done")
+        if not self.args.no_script:
+            await self.send_script()
+
+    async def greet(self) -> None:
         try:
             # Greet once the user can hear it: when it has subscribed to our track.
             await asyncio.wait_for(self.user_subscribed.wait(), 10.0)
@@ -391,11 +455,6 @@ class Assistant:
         report("greeting_start", freq=GREETING_FREQ_HZ, seconds=GREETING_SECONDS, peak_dbfs=GREETING_PEAK_DBFS)
         await self.play(tone(GREETING_FREQ_HZ, GREETING_SECONDS, GREETING_PEAK_DBFS), "greeting").wait()
         await self.set_state("listening")
-        self.echo.clear()
-        self.echo_enabled = not self.args.no_echo
-        report("greeting_done")
-        if not self.args.no_script:
-            await self.send_script()
 
     async def send_script(self) -> None:
         now_ms = int(time.time() * 1000)
@@ -451,9 +510,11 @@ class Assistant:
             report("error", message=f"unknown command {cmd!r}")
 
     async def play_reported(self, samples: np.ndarray, tag: str, cmd: dict[str, Any]) -> None:
-        await self.set_state("speaking")
+        # The tone starts at the command (the next 10 ms frame); the state follows it.
+        done = self.play(samples, tag)
         report("tone_start", **{k: v for k, v in cmd.items() if k != "cmd"})
-        await self.play(samples, tag).wait()
+        await self.set_state("speaking")
+        await done.wait()
         await self.set_state("listening")
         report("tone_done")
 
@@ -534,7 +595,8 @@ class Assistant:
         room.on("participant_connected", self.on_participant_connected)
         room.on("participant_disconnected", self.on_participant_disconnected)
         room.on("track_subscribed", self.on_track_subscribed)
-        room.on("local_track_subscribed", lambda _track: self.user_subscribed.set())
+        room.on("local_track_subscribed", self.on_local_track_subscribed)
+        room.on("participant_attributes_changed", self.on_attributes_changed)
         room.on("track_muted", lambda p, pub: self.on_track_mute(True, p, pub))
         room.on("track_unmuted", lambda p, pub: self.on_track_mute(False, p, pub))
         room.on("data_received", self.on_data)
@@ -544,8 +606,7 @@ class Assistant:
         room.register_text_stream_handler("lk.chat", self.on_chat_text)
 
         await room.connect(self.args.url, self.args.token)
-        await room.local_participant.set_attributes({"lk.agent.state": "initializing"})
-        self.agent_state = "initializing"
+        await self.set_state("initializing")
         track = rtc.LocalAudioTrack.create_audio_track("assistant-voice", self.source)
         await room.local_participant.publish_track(
             track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
@@ -564,6 +625,11 @@ class Assistant:
         self.spawn(self.speaking_state())
         self.spawn(self.greet_then_script())
 
+    def on_local_track_subscribed(self, _track: rtc.Track) -> None:
+        if not self.user_subscribed.is_set():
+            self.user_subscribed.set()
+            report("user_subscribed")
+
     def on_chat_text(self, reader: rtc.TextStreamReader, participant_identity: str) -> None:
         async def read() -> None:
             text = await reader.read_all()
@@ -581,6 +647,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--report-frames", action="store_true", help="report the RMS of every 10 ms user frame")
     p.add_argument("--no-echo", action="store_true")
     p.add_argument("--no-script", action="store_true", help="do not send the data messages after the greeting")
+    p.add_argument("--no-greeting", action="store_true",
+                   help="no greeting tone: the assistant is silent until a command makes it play")
     p.add_argument("--greeting-delay-s", type=float, default=0.3,
                    help="pause between the user's subscription and the greeting (media path warm-up)")
     p.add_argument("--user-grace-s", type=float, default=3.0,

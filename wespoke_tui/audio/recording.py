@@ -77,8 +77,12 @@ class StereoTimeline:
         self._off: list[int] = [0, 0]  # the direction (+1/-1) the side's last frame was off by, or 0
         self._pieces: list[list[tuple[int, np.ndarray]]] = [[], []]
 
-    def add(self, side: int, frame: np.ndarray, heard_at: float) -> int:
-        """Lay `frame` (int16 mono) heard at `heard_at`; returns the sample it starts at."""
+    def add(self, side: int, frame: np.ndarray, heard_at: float, *, exact: bool = False) -> int:
+        """Lay `frame` (int16 mono) heard at `heard_at`; returns the sample it starts at.
+
+        `exact`: the time is on the device's own sample clock (a microphone's, a file's), not
+        jittery, so a frame off from the last one's end is a gap (input lost): it moves the side
+        at once, instead of being laid where the lost audio was (the jitter rule below)."""
         if self.origin is None:
             self.origin = heard_at
         at = round((heard_at - self.origin) * self.rate)
@@ -89,7 +93,7 @@ class StereoTimeline:
             # One timestamp a little late or early is the loop's jitter; two in a row the same way,
             # or one far off, is the side having really moved (a gap in the speech, a deeper
             # device buffer).
-            if direction == 0 or (direction != self._off[side] and abs(off) <= JITTER_S * self.rate):
+            if direction == 0 or (not exact and direction != self._off[side] and abs(off) <= JITTER_S * self.rate):
                 at = expected
             self._off[side] = direction
         at = max(at, 0)

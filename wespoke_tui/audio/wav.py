@@ -163,6 +163,18 @@ class WavOutput:
         self._cursor -= excess
         self.frames_cleared += excess // FRAME_SAMPLES
 
+    def delay_s(self) -> float:
+        """From now until a frame written now is heard, as a sound card's output says it: the
+        file lays the frame after what is queued (a burst after a late wake-up of the loop runs
+        ahead of now), or at now after a gap longer than the slack, or up to the slack behind now
+        (then the figure is that small negative). With it the call times what it plays where the
+        file has it: the response time, the recording's assistant side."""
+        if self._start is None:
+            return 0.0
+        now = self._now_samples()
+        at = now if now - self._cursor > OUTPUT_SLACK_SAMPLES else self._cursor
+        return (at - now) / SAMPLE_RATE
+
     @property
     def queued_ms(self) -> float:
         if self._start is None:

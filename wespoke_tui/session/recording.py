@@ -72,8 +72,8 @@ class CallRecording:
 
     # ---- audio
 
-    def caller(self, frame: np.ndarray, heard_at: float) -> None:
-        at = self.timeline.add(CALLER, frame, heard_at)
+    def caller(self, frame: np.ndarray, heard_at: float, *, exact: bool = False) -> None:
+        at = self.timeline.add(CALLER, frame, heard_at, exact=exact)
         self.turns.add(CALLER, at, frame.size, rms_dbfs(frame))
 
     def assistant(self, frame: np.ndarray, heard_at: float) -> None:
@@ -204,7 +204,10 @@ class CallRecorder:
         if self.recording is not None:
             now = self._clock()
             heard_at = captured_at if captured_at is not None else now - frame.size / SAMPLE_RATE - self._input_latency_s
-            self._guard(self.recording.caller, np.zeros_like(frame) if muted else frame, heard_at)
+            # An input's own time is on its sample clock (`SoundDeviceCapture`'s `CaptureClock`, a
+            # file's); ours, taken when the frame reached the loop, jitters.
+            self._guard(lambda: self.recording.caller(np.zeros_like(frame) if muted else frame, heard_at,
+                                                      exact=captured_at is not None) if self.recording else None)
             if now - self._flushed_at >= FLUSH_INTERVAL_S and self.recording is not None:
                 self._flushed_at = now
                 self._guard(lambda: self.recording.flush(summary=False) if self.recording else None)
