@@ -87,7 +87,7 @@ def report(event: str, **fields: Any) -> None:
 
 def tone(freq: float, seconds: float, peak_dbfs: float, fade_s: float = FADE_S) -> np.ndarray:
     """A sine of `seconds` at `peak_dbfs` peak with linear fades in and out, int16 mono 48 kHz."""
-    n = int(round(seconds * SAMPLE_RATE))
+    n = round(seconds * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     amplitude = 32767.0 * 10 ** (peak_dbfs / 20.0)
     wave = amplitude * np.sin(2 * np.pi * freq * t)
