@@ -167,7 +167,10 @@ class CallSession:
     async def start(self) -> None:
         if self._closed or self._state.in_call or self._state == CallState.ENDING:
             return
+        if self._call is not None and not self._call.setup_finished:
+            return  # a call checking its devices (still idle) is already starting
         call = CallParts()
+        self._mic_is_levels_clock = False  # until this call's microphone (pump or native levels) runs
         self._response = ResponseTimer()
         self._quality = QualityMonitor()
         self._call = call
@@ -324,8 +327,7 @@ class CallSession:
     async def _setup(self, call: CallParts) -> None:
         started = time.monotonic()
         try:
-            self._set_state(CallState.REQUESTING_TOKEN)
-            # The devices first: a token creates (and bills) a call on the server.
+            # The devices first, before any word of a token: a token creates (and bills) a call.
             backend = self._backend_factory()
             self._backend = backend
             check = preflight_of(backend)
@@ -336,6 +338,7 @@ class CallSession:
                 self._emit(ErrorEvent(CallError.of(AUDIO_FALLBACK, fallback, lang=self._settings.lang), fatal=False))
             if call.hangup.is_set():
                 return await self._teardown(call, None)
+            self._set_state(CallState.REQUESTING_TOKEN)
             token = await self._fetch_token(call)
             if token is None or call.hangup.is_set():
                 return await self._teardown(call, None)
