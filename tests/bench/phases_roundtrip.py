@@ -12,7 +12,7 @@ from tests.bench.stats import Sample
 BENCHMARK = "2. Mouth-to-ear"
 # Every call of a run, in this order: all subjects with AEC on, then AEC off where it is a
 # setting of the product (the browser's and wespoke-tui's; the TUI runs the same session as headless).
-# headless and TUI run the default (native) audio engine, the -python subjects `--audio-engine python`.
+# headless and TUI run `--audio-engine native`, the -python subjects `--audio-engine python`.
 CALLS = (("browser", True), ("headless", True), ("headless-python", True), ("TUI", True), ("TUI-python", True),
          ("baseline", True), ("browser", False), ("headless", False))
 CALL_LIMIT_S = 120.0  # a call that outlives its measurement by this much ends by itself
