@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sys
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,7 +36,6 @@ from wespoke_tui.errors import (
     AUDIO_FALLBACK,
     CONNECTION_ERROR,
     MICROPHONE_ERROR,
-    MICROPHONE_SILENT,
     RECORDING_NEEDS_PYTHON,
     SPEAKER_ERROR,
     UNKNOWN_ERROR,
@@ -52,7 +50,6 @@ from wespoke_tui.events import (
     CallRecordDeleted,
     CallStarted,
     CallState,
-    ErrorCleared,
     ErrorEvent,
     MicLevel,
     MuteChanged,
@@ -89,7 +86,7 @@ from wespoke_tui.session.parts import (
 from wespoke_tui.session.quality import QualityMonitor
 from wespoke_tui.session.recording import CallRecorder
 from wespoke_tui.session.room_events import RoomEventHandler
-from wespoke_tui.session.silence import SilenceChange
+from wespoke_tui.session.silence import silence_event
 from wespoke_tui.session.stream import EventStream
 from wespoke_tui.session.turns import ResponseTimer
 from wespoke_tui.settings import Settings
@@ -268,7 +265,7 @@ class CallSession:
             return True
         if call is None or call.token is None or self._state is not CallState.CONNECTED:
             return False
-        if call.source is None and call.mic_track is not None:  # the native module hands out no frames
+        if call.native_mic:  # the native module hands out no frames
             message = "recording needs the python audio path (start the call with --record or --audio-engine python)"
             self._emit(ErrorEvent(CallError.of(RECORDING_NEEDS_PYTHON, message, lang=self._settings.lang), fatal=False))
             return False
@@ -464,7 +461,7 @@ class CallSession:
             call.mic_track.mute()
 
     def _start_call_tasks(self, call: CallParts) -> None:
-        if call.input is not None and call.source is None and call.mic_track is not None:
+        if call.native_mic:
             self._call_task(call, native_levels(self._native_view(call), call), "native-levels")
         elif call.input is not None:
             self._call_task(call, self._pump_mic(call), "mic-pump")
@@ -575,13 +572,8 @@ class CallSession:
         if digital is None:
             return
         change = call.silence.frame(frame.size / SAMPLE_RATE, bool(digital), self._muted)
-        if change is SilenceChange.BEGAN:
-            log.warning("the microphone gives digital silence (every sample zero)")
-            error = CallError.of(MICROPHONE_SILENT, lang=self._settings.lang, details={"platform": sys.platform})
-            self._emit(ErrorEvent(error, fatal=False))
-        elif change is SilenceChange.ENDED:
-            log.info("the microphone gives sound again")
-            self._emit(ErrorCleared(MICROPHONE_SILENT))
+        if (event := silence_event(change, self._settings.lang)) is not None:
+            self._emit(event)
 
     async def _report_health(self, call: CallParts) -> None:
         while True:

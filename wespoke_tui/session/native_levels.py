@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,10 +17,9 @@ from typing import Any
 
 from wespoke_tui.audio.base import SAMPLE_RATE
 from wespoke_tui.audio.meter import SILENCE_DBFS, Level
-from wespoke_tui.errors import MICROPHONE_SILENT, CallError
-from wespoke_tui.events import CallEvent, ErrorCleared, ErrorEvent
+from wespoke_tui.events import CallEvent
 from wespoke_tui.session.parts import CallParts
-from wespoke_tui.session.silence import SilenceChange
+from wespoke_tui.session.silence import silence_event
 from wespoke_tui.session.turns import ResponseTimer
 
 log = logging.getLogger(__name__)
@@ -78,9 +76,5 @@ async def native_levels(view: NativeView, call: CallParts) -> None:
         if not ran:
             continue
         change = call.silence.frame(POLL_S, silent, view.muted())
-        if change is SilenceChange.BEGAN:
-            log.warning("the microphone gives digital silence (no energy in the native source)")
-            error = CallError.of(MICROPHONE_SILENT, lang=view.lang, details={"platform": sys.platform})  # type: ignore[arg-type]
-            view.emit(ErrorEvent(error, fatal=False))
-        elif change is SilenceChange.ENDED:
-            view.emit(ErrorCleared(MICROPHONE_SILENT))
+        if (event := silence_event(change, view.lang)) is not None:  # type: ignore[arg-type]
+            view.emit(event)

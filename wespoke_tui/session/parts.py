@@ -107,6 +107,11 @@ class CallParts:
         self.end_task: asyncio.Task[Any] | None = None  # `/end` after the room was left
         self.record_deleted = False
 
+    @property
+    def native_mic(self) -> bool:
+        """The microphone track is the native module's source: no frames reach Python."""
+        return self.input is not None and self.source is None and self.mic_track is not None
+
 
 class HungUp(CallError):
     """Internal: the user hung up while the connect was being retried."""

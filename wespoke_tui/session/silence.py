@@ -7,6 +7,13 @@ gives on Linux. Said once as a non-fatal MICROPHONE_SILENT, cleared when sound a
 from __future__ import annotations
 
 import enum
+import logging
+import sys
+
+from wespoke_tui.errors import MICROPHONE_SILENT, CallError, Lang
+from wespoke_tui.events import CallEvent, ErrorCleared, ErrorEvent
+
+log = logging.getLogger(__name__)
 
 SILENT_AFTER_S = 2.0
 
@@ -40,3 +47,14 @@ class SilenceWatch:
             self.silent = True
             return SilenceChange.BEGAN
         return None
+
+
+def silence_event(change: SilenceChange | None, lang: Lang) -> CallEvent | None:
+    """What the user is told of a change: the non-fatal notice with the fix for this OS, or its end."""
+    if change is SilenceChange.BEGAN:
+        log.warning("the microphone gives digital silence (every sample zero)")
+        return ErrorEvent(CallError.of(MICROPHONE_SILENT, lang=lang, details={"platform": sys.platform}), fatal=False)
+    if change is SilenceChange.ENDED:
+        log.info("the microphone gives sound again")
+        return ErrorCleared(MICROPHONE_SILENT)
+    return None
