@@ -26,6 +26,7 @@ import pytest
 from tests.stack.pulse_rig import PulseRig
 from tests.stack.tmux_pane import TmuxPane
 from tests.test_drills import Stack, stack, tone_wav  # noqa: F401 (the fixture)
+from wespoke_tui.session.leave import PUBLISH_SETTLE_S
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -48,6 +49,19 @@ async def wait_joined(stack: Stack, timeout: float = 20.0) -> tuple[str, str]:
                 return record.room_name, record.identity
         await asyncio.sleep(0.05)
     raise AssertionError(f"no caller joined within {timeout} s")
+
+
+async def wait_call_settled(stack: Stack, room: str, identity: str, timeout: float = 20.0) -> None:
+    """Once the server lists our caller's microphone, and the app's hold on the Leave after a
+    publish (`PUBLISH_SETTLE_S`, see session/leave.py) is over: a call in progress, not one still
+    being set up. A signal in that window is answered up to PUBLISH_SETTLE_S later by design."""
+    deadline = time.monotonic() + timeout
+    while (await stack.livekit.published_tracks(room)).get(identity, 0) == 0:
+        assert time.monotonic() < deadline, f"the caller published no track within {timeout} s"
+        await asyncio.sleep(0.05)
+    settled = time.monotonic() + PUBLISH_SETTLE_S
+    while time.monotonic() < settled:
+        await asyncio.sleep(0.05)
 
 
 async def seconds_until_gone(stack: Stack, timeout: float) -> float:
@@ -197,8 +211,8 @@ async def _signal_tui_and_check(stack: Stack, tui: TuiInTmux, sig: signal.Signal
 async def test_tui_signalled_during_a_call_leaves_the_room_and_restores_the_terminal(
     stack: Stack, tui: TuiInTmux, sig: signal.Signals
 ) -> None:
-    await wait_joined(stack)
     await asyncio.to_thread(tui.wait_screen, "Connected")
+    await wait_call_settled(stack, *await wait_joined(stack))
     await _signal_tui_and_check(stack, tui, sig, "call")
 
 
@@ -218,8 +232,8 @@ async def test_tui_signalled_during_connect_leaves_the_room_and_restores_the_ter
 
 async def test_tui_whose_terminal_is_closed_during_a_call_leaves_the_room_and_exits(stack: Stack, tui: TuiInTmux) -> None:
     """The real SIGHUP: the terminal window closes (tmux server killed, the pty is gone)."""
-    await wait_joined(stack)
     await asyncio.to_thread(tui.wait_screen, "Connected")
+    await wait_call_settled(stack, *await wait_joined(stack))
     pid = tui.app_pid()
     closed = time.monotonic()
     tui.close_terminal()

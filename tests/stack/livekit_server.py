@@ -280,6 +280,19 @@ class LiveKitServer:
                     raise
         return [p.identity for p in resp.participants]
 
+    async def published_tracks(self, room: str) -> dict[str, int]:
+        """How many tracks each participant in `room` has published, as the server sees it (a
+        track counts once the server has answered its publish)."""
+        with _short_secret_ok():
+            async with self.room_api() as lk:
+                try:
+                    resp = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+                except api.TwirpError as exc:
+                    if exc.code == "not_found":
+                        return {}
+                    raise
+        return {p.identity: len(p.tracks) for p in resp.participants}
+
     async def list_rooms(self) -> list[str]:
         with _short_secret_ok():
             async with self.room_api() as lk:
