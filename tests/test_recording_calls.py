@@ -23,7 +23,8 @@ from tests.stack.assistant import GREETING_FREQ_HZ
 from tests.stack.pulse_rig import MIC_FLOOR_HZ, MIC_FLOOR_VOLUME, PulseRig, PulseRigError, write_wav
 from tests.test_headless import Headless
 from wespoke_tui.audio import capture as capture_module
-from wespoke_tui.audio.capture import CaptureClock, SoundDeviceCapture
+from wespoke_tui.audio.capture import SoundDeviceCapture
+from wespoke_tui.audio.clock import DeviceClock
 from wespoke_tui.audio.recording import CALLER, StereoTimeline
 from wespoke_tui.audio.wav import write_wav_48k_mono
 from wespoke_tui.i18n import Texts
@@ -304,7 +305,7 @@ def pulse_like_wander(t: float) -> float:
     return 0.010 * min(t, 4.0) - 0.010 * min(max(t - 4.0, 0.0) // 1.0, 4.0)
 
 
-def stamps(clock: CaptureClock, blocks: int, *, entered, handed, reported, overflow_at: int | None = None) -> list[float]:
+def stamps(clock: DeviceClock, blocks: int, *, entered, handed, reported, overflow_at: int | None = None) -> list[float]:
     """The clock's time for each block's first sample; `entered(k)` is the truth."""
     out = []
     for k in range(blocks):
@@ -324,7 +325,7 @@ def test_the_microphone_is_timed_by_its_sample_clock_not_by_portaudios_wandering
     def handed(k: int) -> float:
         return entered(k) + BLOCK_S + 0.0105 + late[k]
 
-    got = stamps(CaptureClock(RATE), 1000, entered=entered, handed=handed,
+    got = stamps(DeviceClock(RATE), 1000, entered=entered, handed=handed,
                  reported=lambda k, now: now - entered(k) + pulse_like_wander(k * BLOCK_S))
     errors_ms = [abs(at - entered(k)) * 1000 for k, at in enumerate(got)]
     assert max(errors_ms) < 1.5
@@ -340,7 +341,7 @@ def test_the_microphone_clock_follows_a_drifting_device_not_a_deeper_buffer_and_
     def entered(k: int) -> float:
         return t0 + k * BLOCK_S * (1 + ppm)
 
-    got = stamps(CaptureClock(RATE), 3000, entered=entered, handed=lambda k: entered(k) + 0.03,
+    got = stamps(DeviceClock(RATE), 3000, entered=entered, handed=lambda k: entered(k) + 0.03,
                  reported=lambda k, now: now - entered(k))
     assert max(abs(at - entered(k)) for k, at in enumerate(got)) * 1000 < 1.0
 
@@ -348,7 +349,7 @@ def test_the_microphone_clock_follows_a_drifting_device_not_a_deeper_buffer_and_
     def handed(k: int) -> float:
         return t0 + k * BLOCK_S + 0.03 + (0.02 if 250 <= k < 650 else 0.0)
 
-    got = stamps(CaptureClock(RATE), 1000, entered=lambda k: t0 + k * BLOCK_S, handed=handed,
+    got = stamps(DeviceClock(RATE), 1000, entered=lambda k: t0 + k * BLOCK_S, handed=handed,
                  reported=lambda k, now: now - (t0 + k * BLOCK_S))
     assert max(abs(at - (t0 + k * BLOCK_S)) for k, at in enumerate(got)) * 1000 < 3.0
 
@@ -356,7 +357,7 @@ def test_the_microphone_clock_follows_a_drifting_device_not_a_deeper_buffer_and_
     def lost(k: int) -> float:
         return t0 + k * BLOCK_S + (0.1 if k >= 500 else 0.0)
 
-    got = stamps(CaptureClock(RATE), 800, entered=lost, handed=lambda k: lost(k) + 0.03,
+    got = stamps(DeviceClock(RATE), 800, entered=lost, handed=lambda k: lost(k) + 0.03,
                  reported=lambda k, now: now - lost(k), overflow_at=500)
     assert max(abs(at - lost(k)) for k, at in enumerate(got)) * 1000 < 1.0
 
@@ -365,7 +366,7 @@ def test_the_capture_stamps_its_frames_with_its_clock(monkeypatch: pytest.Monkey
     clock_now = [50.0]
     monkeypatch.setattr(capture_module, "time", types.SimpleNamespace(monotonic=lambda: clock_now[0]))
     capture = SoundDeviceCapture(None, None)
-    capture._clock = CaptureClock(RATE)
+    capture._clock = DeviceClock(RATE)
     status = types.SimpleNamespace(input_overflow=False)
     block = np.zeros((BLOCK, 1), dtype=np.int16)
     for k in range(200):

@@ -68,6 +68,20 @@ class AudioBackend(Protocol):
         ...
 
 
+class PlayedBlocks(Protocol):
+    """An output that can tell what its speaker played and when it is heard (`PlayedTap`)."""
+
+    def set_on(self, on: bool) -> None: ...
+
+    def drain(self) -> list[tuple[float, np.ndarray]]: ...
+
+
+def played_tap_of(output: object) -> PlayedBlocks | None:
+    """The output's tap of what its speaker played, if it has one (the sound device's does)."""
+    tap = getattr(output, "tap", None)
+    return tap if tap is not None and callable(getattr(tap, "drain", None)) else None
+
+
 def preflight_of(backend: object) -> Callable[[], None] | None:
     """The backend's device check before a call, if it has one."""
     check = getattr(backend, "preflight", None)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
+from wespoke_tui.audio.clock import DeviceClock
 from wespoke_tui.audio.devices import (
     AudioUnavailable,
     native_stderr_to_log,
@@ -51,69 +52,6 @@ QUEUE_FRAMES = 10  # 200 ms of audio between the callback and the loop; more is 
 BACKLOG_WINDOW_S = 1.0
 STALL_S = 0.5  # no callback for this long while running: the device is gone
 STARTUP_GRACE_S = 3.0  # time allowed for the first callback after start()
-
-
-class CaptureClock:
-    """When the first sample of each callback's block entered the microphone (monotonic seconds),
-    on the stream's own sample clock.
-
-    PortAudio gives each callback the ADC time of its block, but through PulseAudio's ALSA plugin
-    that is the server's interpolated latency, which wanders by tens of milliseconds over a
-    stream's first seconds (on the test rig: 0 to 50 ms and back over 8 s, while the blocks came
-    every 20 ms to within a millisecond and the speaker's DAC times held steady). Timestamps
-    taken from it put the caller's side of a recording up to 35 ms off, in 10 ms steps.
-
-    A block's samples follow the previous block's on the device's clock, so a stream has one
-    anchor, when its sample 0 entered the microphone: the median of what the first callbacks' ADC
-    times say (`SETTLE_S`). It moves only as the device's clock drifts against ours, which shows
-    in when the callbacks come relative to the samples before them (the earliest of the last
-    `WINDOW_S`: a callback can be late, never early), followed no faster than a clock drifts
-    (`MAX_DRIFT`): the callbacks also come a period later for seconds at a time when the server
-    buffers more, which moves no sample. An overflow (input lost) starts over."""
-
-    SETTLE_S = 0.1
-    WINDOW_S = 2.0
-    MAX_DRIFT = 300e-6  # s/s: a sound card's crystal is off by well under 100 ppm
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self._reset()
-
-    def _reset(self) -> None:
-        self._samples = 0  # handed over before this callback, at the device's rate
-        self._started: float | None = None
-        self._anchors: list[float] = []  # what each settling callback's ADC time says of sample 0
-        self._anchor: float | None = None
-        self._earliest: collections.deque[tuple[float, float]] = collections.deque()  # (now, schedule), ascending
-        self._settled_schedule = 0.0
-        self._drift = 0.0
-        self._drift_at = 0.0
-
-    def first_sample_at(self, now: float, frames: int, latency: float, *, overflow: bool = False) -> float:
-        """This callback's block: `frames` samples handed over at `now`, the first of them `latency`
-        old by the device's account."""
-        if overflow:
-            self._reset()
-        if self._started is None:
-            self._started = now
-        offset = self._samples / self.rate
-        self._samples += frames
-        schedule = now - offset  # when sample 0 was handed over, by this callback
-        while self._earliest and self._earliest[-1][1] >= schedule:
-            self._earliest.pop()
-        self._earliest.append((now, schedule))
-        while self._earliest[0][0] < now - self.WINDOW_S:
-            self._earliest.popleft()
-        if self._anchor is None:
-            self._anchors.append(now - latency - offset)
-            anchor = float(np.median(self._anchors))
-            if now - self._started >= self.SETTLE_S:
-                self._anchor, self._settled_schedule, self._drift_at = anchor, self._earliest[0][1], now
-            return anchor + offset
-        most = self.MAX_DRIFT * (now - self._drift_at)
-        self._drift += min(most, max(-most, self._earliest[0][1] - self._settled_schedule - self._drift))
-        self._drift_at = now
-        return self._anchor + self._drift + offset
 
 
 class SoundDeviceCapture:
@@ -156,7 +94,7 @@ class SoundDeviceCapture:
         self._last_callback = 0.0
         self._resampler: Any = None
         self._rtc: Any = None
-        self._clock: CaptureClock | None = None
+        self._clock: DeviceClock | None = None
         self.device_index: int | None = None
         self.device_name = ""
         self._forced_rate = rate  # None: 48 kHz if the device takes it, else its default rate
@@ -189,7 +127,7 @@ class SoundDeviceCapture:
 
                     self._rtc = rtc
                     self._resampler = rtc.AudioResampler(self.rate, SAMPLE_RATE, num_channels=1)
-                self._clock = CaptureClock(self.rate)
+                self._clock = DeviceClock(self.rate)
                 self._stream = sd.InputStream(
                     device=self.device_index,
                     samplerate=self.rate,

@@ -65,6 +65,7 @@ from wespoke_tui.audio.devices import (
     resolve_device,
     sounddevice,
 )
+from wespoke_tui.audio.played import PlayedTap
 from wespoke_tui.audio.processing import VoiceProcessor
 from wespoke_tui.errors import SPEAKER_ERROR, CallError
 
@@ -297,6 +298,7 @@ class SoundDevicePlayback:
         self._reopening: asyncio.Future[None] | None = None
         self._loud_at = 0.0  # when the callback last handed the device something above QUIET_DBFS
         self._called_at = 0.0  # when the callback last ran
+        self.tap: PlayedTap | None = None  # what the speaker played, when heard (for a recording)
 
     @property
     def latency_raises(self) -> int:
@@ -373,12 +375,17 @@ class SoundDevicePlayback:
     # ---- the device's latency ---------------------------------------------------------------
 
     def _open_stream(self, sd: Any, latency: str | float) -> Any:
+        block = self.rate * FRAME_MS // 1000
+        if self.tap is None:
+            self.tap = PlayedTap(self.rate, block)
+        else:
+            self.tap.restart()
         stream = sd.OutputStream(
             device=self.device_index,
             samplerate=self.rate,
             channels=1,
             dtype="int16",
-            blocksize=self.rate * FRAME_MS // 1000,
+            blocksize=block,
             latency=latency,
             callback=self._callback,
         )
@@ -443,7 +450,8 @@ class SoundDevicePlayback:
         now = time.monotonic()
         self._called_at = now
         self.callbacks += 1
-        if status.output_underflow:
+        underflow = bool(status.output_underflow)
+        if underflow:
             self.device_underflows += 1
             if self._last_underflow_at is None or now - self._last_underflow_at > UNDERFLOW_RECUR_S:
                 self.forgiven_underflows += 1
@@ -460,6 +468,8 @@ class SoundDevicePlayback:
         except Exception:
             self.output_latency_s = 0.0
         self._block_end = (now + self.output_latency_s + frames / self.rate, self.buffer.consumed_total)
+        if self.tap is not None:
+            self.tap.played(now, block, self.output_latency_s, underflow=underflow)
         if self._processor is not None:
             self._processor.set_output_delay(self.output_latency_s)
             step = self.rate * FRAME_MS // 1000

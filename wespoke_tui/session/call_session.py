@@ -29,7 +29,7 @@ import numpy as np
 from livekit import rtc
 
 from wespoke_tui.api import CallToken, WespokeClient
-from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend, preflight_of
+from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend, played_tap_of, preflight_of
 from wespoke_tui.audio.meter import METER_HZ, Level, LevelMeter, RateLimiter
 from wespoke_tui.audio.mixing import TrackMixer
 from wespoke_tui.errors import (
@@ -506,14 +506,25 @@ class CallSession:
             return
         delay = getattr(call.output, "delay_s", None)
         delay_s = delay() if delay is not None else 0.0
-        if self._recorder.active:
-            self._recorder.speaker(frame, delay_s)
+        if self._recorder.active and not self._record_played(call):
+            self._recorder.speaker(frame, delay_s)  # an output without a tap: as written, + its delay
         call.output.write(frame)
         self._assistant_meter.update(frame)
         now = time.monotonic()
         self._response.assistant(frame.size, self._assistant_meter.last_frame_dbfs, now + delay_s)
         if not self._mic_is_levels_clock and self._levels_limiter.ready(now):
             self._emit_levels()  # listen-only: the assistant's frames are the meters' clock
+
+    def _record_played(self, call: CallParts) -> bool:
+        """Hand the recording what the speaker played since last time, stamped when heard; False
+        when the output cannot tell (then frames are recorded as written)."""
+        tap = played_tap_of(call.output)
+        if tap is None:
+            return False
+        tap.set_on(self._recorder.active)
+        for heard_at, block in tap.drain():
+            self._recorder.played(block, heard_at)
+        return True
 
     def _emit_levels(self, mic: Level | None = None) -> None:
         if mic is not None:
@@ -586,6 +597,8 @@ class CallSession:
                 log.debug("audio health unavailable", exc_info=True)
                 continue
             log.debug("audio health: %s", counters)
+            if call.output is not None:
+                self._record_played(call)  # also while no assistant track plays
             self._recorder.tick(counters)
             self._emit(
                 AudioHealth(

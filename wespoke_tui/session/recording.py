@@ -76,8 +76,8 @@ class CallRecording:
         at = self.timeline.add(CALLER, frame, heard_at, exact=exact)
         self.turns.add(CALLER, at, frame.size, rms_dbfs(frame))
 
-    def assistant(self, frame: np.ndarray, heard_at: float) -> None:
-        at = self.timeline.add(ASSISTANT, frame, heard_at)
+    def assistant(self, frame: np.ndarray, heard_at: float, *, exact: bool = False) -> None:
+        at = self.timeline.add(ASSISTANT, frame, heard_at, exact=exact)
         self.turns.add(ASSISTANT, at, frame.size, rms_dbfs(frame))
 
     # ---- the transcript
@@ -204,7 +204,7 @@ class CallRecorder:
         if self.recording is not None:
             now = self._clock()
             heard_at = captured_at if captured_at is not None else now - frame.size / SAMPLE_RATE - self._input_latency_s
-            # An input's own time is on its sample clock (`SoundDeviceCapture`'s `CaptureClock`, a
+            # An input's own time is on its sample clock (`SoundDeviceCapture`'s `DeviceClock`, a
             # file's); ours, taken when the frame reached the loop, jitters.
             self._guard(lambda: self.recording.caller(np.zeros_like(frame) if muted else frame, heard_at,
                                                       exact=captured_at is not None) if self.recording else None)
@@ -216,6 +216,12 @@ class CallRecorder:
         """An assistant frame handed to the speaker now, heard `delay_s` from now."""
         if self.recording is not None:
             self._guard(self.recording.assistant, frame, self._clock() + delay_s)
+
+    def played(self, block: np.ndarray, heard_at: float) -> None:
+        """A block the speaker played, its first sample heard at `heard_at` on the output's own
+        sample clock (`PlayedTap`)."""
+        if self.recording is not None:
+            self._guard(lambda: self.recording.assistant(block, heard_at, exact=True) if self.recording else None)
 
     def event(self, event: CallEvent) -> None:
         if self.recording is not None and not isinstance(event, RecordingChanged):
