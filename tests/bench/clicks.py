@@ -62,16 +62,20 @@ def find_clicks(recording: np.ndarray, template: np.ndarray, *, threshold: float
 
 
 def round_trip_ms(
-    recording: np.ndarray, direct_onsets: list[int], template: np.ndarray, *, window_s: float, rate: int = RATE
+    recording: np.ndarray, direct_onsets: list[int], template: np.ndarray, *, window_s: float, rate: int = RATE,
+    echoes: np.ndarray | None = None,
 ) -> list[tuple[float, float]]:
     """For each click heard directly at `direct_onsets`: (delay of its echo in ms, echo level in dB
     relative to the direct click), for echoes found within `window_s`.
 
-    The echo is the best correlation peak between 5 ms and `window_s` after the direct click
-    (the direct click itself is excluded by that 5 ms); weak matches (score < 0.3) are skipped.
+    The echo is the best correlation peak between 5 ms and `window_s` after the direct click, in
+    `echoes` (another channel of the same recording) or else in `recording` itself (the direct
+    click excluded by that 5 ms); weak matches (score < 0.3) are skipped.
     """
-    score = correlate(recording, template)
+    heard = recording if echoes is None else echoes
+    score = correlate(heard, template)
     x = recording.astype(np.float64)
+    y = heard.astype(np.float64)
     n = len(template)
     delays: list[tuple[float, float]] = []
     lo_off, hi_off = round(0.005 * rate), round(window_s * rate)
@@ -82,6 +86,6 @@ def round_trip_ms(
         best = lo + int(np.argmax(score[lo:hi]))
         if score[best] >= 0.3:
             direct_energy = float(np.dot(x[onset : onset + n], x[onset : onset + n])) + 1e-9
-            echo_energy = float(np.dot(x[best : best + n], x[best : best + n])) + 1e-9
+            echo_energy = float(np.dot(y[best : best + n], y[best : best + n])) + 1e-9
             delays.append(((best - onset) * 1000.0 / rate, float(10 * np.log10(echo_energy / direct_energy))))
     return delays

@@ -85,9 +85,10 @@ def run(bench: Bench) -> None:
     ))
     bench.report.note(BENCHMARK, (
         f"A train of {roundtrip.CLICK_COUNT} clicks (40 ms chirps, {roundtrip.CLICK_GAP_S} s apart) is played into "
-        "a PulseAudio combine sink whose slaves are `micfeed` (the microphone) and `speaker`; one "
-        "recording of `speaker.monitor` then holds each click's direct copy and, later, its copy "
-        "that went through the subject, LiveKit and the echo assistant and was played by the subject. "
+        "the microphone channel of a stereo null sink whose other channel is the speaker (both the "
+        "sound server's defaults for the phase); one recording of its monitor then holds each click "
+        "as it entered the microphone and, later, its copy that went through the subject, LiveKit and "
+        "the echo assistant and was played by the subject, on one timeline. "
         "The delay between them is found by cross-correlation with the click (sample-accurate); "
         "a click whose echo does not correlate ≥ 0.3 is not counted. Figures are over all clicks of "
         f"{bench.args.rt_runs} call(s) per subject and setting, the calls interleaved "
