@@ -76,12 +76,12 @@ EXPECTED_USER_MESSAGES = {
         "The recording could not be written; it stopped, the call goes on. Check the folder and free space.",
     ),
     errors.AUDIO_FALLBACK: (
-        "Yerel ses modülü başlatılamadı; arama Python ses yoluyla sürüyor.",
-        "The native audio module could not start; the call goes on the Python audio path.",
+        "Yerel ses modülü bu aramayı taşıyamıyor; arama Python ses yoluyla sürüyor.",
+        "The native audio module cannot carry this call; it goes on the Python audio path.",
     ),
     errors.RECORDING_NEEDS_PYTHON: (
-        "Kayıt Python ses yolunu gerektirir: aramayı --record ya da --audio-engine python ile başlatın.",
-        "Recording needs the Python audio path: start the call with --record or --audio-engine python.",
+        "Kayıt Python ses yolunu kullanır: bu arama o yola geçiyor.",
+        "Recording uses the Python audio path: this call moves to it.",
     ),
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from wespoke_tui.audio.native import NativeBackend, pick_device
 from wespoke_tui.errors import AUDIO_FALLBACK, MICROPHONE_SILENT, RECORDING_NEEDS_PYTHON
 from wespoke_tui.events import AssistantLevel, CallState, ErrorCleared, ErrorEvent, MicLevel
 from wespoke_tui.session import CallSession
+from wespoke_tui.session.native_levels import LOST_AFTER_S, DeviceWatch
 from wespoke_tui.settings import AudioEngine
 
 pytestmark = pytest.mark.timeout(120)
@@ -49,14 +51,36 @@ def test_a_device_name_maps_to_the_modules_list_as_on_the_python_path() -> None:
         pick_device("nope", devices, "input")
 
 
+def loud_sides(folder: Path) -> tuple[float, float]:
+    """Loud seconds of the caller's and the assistant's side of the one recording in `folder`."""
+    wavs = list(folder.glob("*.wav"))
+    if len(wavs) != 1:
+        return 0.0, 0.0
+    with wave.open(str(wavs[0])) as f:
+        stereo = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2").reshape(-1, 2)
+    return loud_seconds(stereo[:, 0].copy()), loud_seconds(stereo[:, 1].copy())
+
+
+def test_a_native_device_is_gone_when_its_sample_count_stands_for_two_seconds_after_it_ran() -> None:
+    watch = DeviceWatch()
+    assert not watch.stopped(0.0, 10.0)  # not started yet: a speaker with nothing to play
+    assert not watch.stopped(0.0, 15.0)
+    assert not watch.stopped(0.1, 15.1)  # it runs
+    assert not watch.stopped(0.1, 15.1 + LOST_AFTER_S - 0.1)  # a stall shorter than the limit
+    assert not watch.stopped(0.3, 15.1 + LOST_AFTER_S)  # and it moved again
+    assert not watch.stopped(0.3, 20.0, expected=False)  # a muted microphone may stand still
+    assert not watch.stopped(0.3, 20.0 + LOST_AFTER_S - 0.1)
+    assert watch.stopped(0.3, 20.0 + LOST_AFTER_S)  # unmuted and standing: gone
+
+
 def native(stack: Any, **overrides: Any) -> Any:
     return stack.settings(audio_engine=AudioEngine.NATIVE, **overrides)
 
 
 def test_the_native_module_is_asked_for_and_never_for_the_demo_or_recordings(wespoke_stack, tmp_path) -> None:
-    assert wespoke_stack.settings().audio_engine is AudioEngine.PYTHON  # the default, until its latency is known
+    assert wespoke_stack.settings().audio_engine is AudioEngine.NATIVE  # the default
     assert isinstance(device_backend(native(wespoke_stack)), NativeBackend)
-    assert isinstance(device_backend(wespoke_stack.settings()), SoundDeviceBackend)
+    assert isinstance(device_backend(wespoke_stack.settings(audio_engine=AudioEngine.PYTHON)), SoundDeviceBackend)
     assert isinstance(device_backend(native(wespoke_stack, demo=True)), SoundDeviceBackend)
     assert isinstance(device_backend(native(wespoke_stack, record_calls=True, record_dir=tmp_path)), SoundDeviceBackend)
 
@@ -128,18 +152,37 @@ async def test_a_module_that_cannot_start_sends_the_call_down_the_python_path_sa
     assert "Python audio path" in notices[0].error.user_message
 
 
-async def test_recording_on_a_native_call_says_it_needs_the_python_path(wespoke_stack, sound_rig, tmp_path: Path) -> None:
+async def test_recording_a_native_call_moves_it_to_the_python_path_says_so_once_and_records_both_sides(
+    wespoke_stack, sound_rig, tmp_path: Path
+) -> None:
     folder = tmp_path / "recordings"
-    session = CallSession(wespoke_stack.settings(record_dir=folder), lambda: device_backend(native(wespoke_stack)))
+    backend = device_backend(native(wespoke_stack))
+    session = CallSession(wespoke_stack.settings(record_dir=folder), lambda: backend)
     events = Recorder(session)
+    tone = write_wav(tmp_path / "tone.wav", sine(300.0, 3.0, -12.0))
     await session.start()
     try:
-        assert await session.set_recording(True) is False
+        assert isinstance(backend, NativeBackend) and backend.native
+        assistant = wespoke_stack.assistant_for(session.call_id)
+        await asyncio.to_thread(assistant.wait_for, "greeting_done", None, 20)
+        assert await session.set_recording(True) is True
+        assert isinstance(backend.fallback, SoundDeviceBackend)
+        fed = time.time()
+        sound_rig.play_into_mic(tone)
+        await energy_after(assistant, fed, -25.0, 10)  # the Python path's microphone reaches it
+        # The recording is flushed as it goes: wait until it holds the tone and its echo as played.
+        deadline = time.monotonic() + 15
+        while min(loud_sides(folder)) < 1.0:
+            assert time.monotonic() < deadline, loud_sides(folder)
+            await asyncio.sleep(0.2)
+        await session.set_recording(False)
+        assert session.state is CallState.CONNECTED
     finally:
         await session.aclose()
         await events.aclose()
     assert [e.error.code for e in events.of(ErrorEvent)] == [RECORDING_NEEDS_PYTHON]
-    assert not folder.exists() or not list(folder.iterdir())
+    caller_s, assistant_s = loud_sides(folder)
+    assert caller_s >= 1.0 and assistant_s >= 1.0  # the caller's tone, and its echo as played
 
 
 async def test_a_native_microphone_giving_exact_zeros_is_said_and_clears(wespoke_stack, sound_rig, tmp_path: Path) -> None:
@@ -168,3 +211,50 @@ def test_a_headless_call_on_the_native_path_runs_and_ends(wespoke_stack, sound_r
     assert "native audio: microphone default, speaker default" in err
     assert "Python audio path" not in err and "Traceback" not in err
     assert out.splitlines()[-1] == "Call ended"
+
+
+async def test_a_native_call_whose_microphone_dies_moves_to_the_python_path_said_once_and_goes_on(
+    wespoke_stack, sound_rig, tmp_path: Path
+) -> None:
+    """The rig's microphone is suspended mid-call: the module's capture stops counting samples, the
+    call moves to the Python path (AUDIO_FALLBACK, once, not fatal) and stays up; with the
+    microphone back, the assistant hears the caller and the caller hears it, on the Python path."""
+    backend = device_backend(native(wespoke_stack))
+    session = CallSession(wespoke_stack.settings(), lambda: backend)
+    events = Recorder(session)
+    tone = write_wav(tmp_path / "tone.wav", sine(300.0, 4.0, -12.0))
+    await session.start()
+    try:
+        assert isinstance(backend, NativeBackend) and backend.native
+        room = session.room
+        assert room is not None
+        room_name, identity = room.name, room.local_participant.identity
+        assistant = wespoke_stack.assistant_for(session.call_id)
+        await asyncio.to_thread(assistant.wait_for, "greeting_done", None, 20)
+        sound_rig.suspend_mic()
+        lost_at = time.monotonic()
+        notice = await events.wait_for(
+            lambda e: isinstance(e, ErrorEvent) and e.error.code == AUDIO_FALLBACK, timeout=10)
+        print(f"the module's microphone was found gone {time.monotonic() - lost_at:.1f} s after it died")
+        sound_rig.restore_mic()
+        assert isinstance(backend.fallback, SoundDeviceBackend) and not backend.native
+        assert not notice.fatal and "Python audio path" in notice.error.user_message
+        since = len(events.events)
+
+        def later(kind: type, above_dbfs: float) -> Any:
+            return lambda e: (isinstance(e, kind) and e.rms_dbfs > above_dbfs
+                              and any(e is x for _, x in events.events[since:]))
+
+        fed = time.time()
+        sound_rig.play_into_mic(tone)
+        await energy_after(assistant, fed, -25.0, 10)  # heard again, from the Python path's microphone
+        await events.wait_for(later(MicLevel, -30), timeout=10)  # and metered
+        await events.wait_for(later(AssistantLevel, -30), timeout=10)  # its echo played by the Python path
+        assert session.state is CallState.CONNECTED
+    finally:
+        sound_rig.restore_mic()
+        await session.aclose()
+        await events.aclose()
+    assert len([e for e in events.of(ErrorEvent) if e.error.code == AUDIO_FALLBACK]) == 1
+    assert not [e for e in events.of(ErrorEvent) if e.fatal]
+    await wait_until_gone(wespoke_stack.livekit, room_name, identity, 3.0)

@@ -34,7 +34,7 @@ CHAT_ENDED = "CHAT_ENDED"
 RECORDING_ERROR = "RECORDING_ERROR"
 NO_SOUND_DEVICE = "NO_SOUND_DEVICE"  # details: missing = SoundMissing's value, platform = sys.platform
 MICROPHONE_SILENT = "MICROPHONE_SILENT"  # details: platform = sys.platform
-AUDIO_FALLBACK = "AUDIO_FALLBACK"  # the native audio module could not carry the call
+AUDIO_FALLBACK = "AUDIO_FALLBACK"  # the native audio module could not start, or lost a device
 RECORDING_NEEDS_PYTHON = "RECORDING_NEEDS_PYTHON"
 # The server's `error.code` of a 404 that is about the chat, not the assistant.
 CHAT_GONE_SERVER_CODES = frozenset({"CHAT_ENDED", "CHAT_NOT_FOUND"})
@@ -68,7 +68,7 @@ DEFAULT_MESSAGES: dict[str, str] = {
     NO_SOUND_DEVICE: "No sound device",
     MICROPHONE_SILENT: "The microphone gives digital silence",
     AUDIO_FALLBACK: "The native audio module is not used",
-    RECORDING_NEEDS_PYTHON: "Recording needs the python audio path",
+    RECORDING_NEEDS_PYTHON: "Recording moves the call to the python audio path",
 }
 
 USER_MESSAGES: dict[str, dict[Lang, str]] = {
@@ -131,12 +131,12 @@ USER_MESSAGES: dict[str, dict[Lang, str]] = {
         "en": "The chat has ended on the server. Start a new chat.",
     },
     AUDIO_FALLBACK: {
-        "tr": "Yerel ses modülü başlatılamadı; arama Python ses yoluyla sürüyor.",
-        "en": "The native audio module could not start; the call goes on the Python audio path.",
+        "tr": "Yerel ses modülü bu aramayı taşıyamıyor; arama Python ses yoluyla sürüyor.",
+        "en": "The native audio module cannot carry this call; it goes on the Python audio path.",
     },
     RECORDING_NEEDS_PYTHON: {
-        "tr": "Kayıt Python ses yolunu gerektirir: aramayı --record ya da --audio-engine python ile başlatın.",
-        "en": "Recording needs the Python audio path: start the call with --record or --audio-engine python.",
+        "tr": "Kayıt Python ses yolunu kullanır: bu arama o yola geçiyor.",
+        "en": "Recording uses the Python audio path: this call moves to it.",
     },
     RECORDING_ERROR: {
         "tr": "Kayıt yazılamadı; kayıt durdu, arama sürüyor. Klasörü ve boş alanı kontrol edin.",

@@ -52,7 +52,7 @@ class Settings:
     noise_suppression: bool = True
     auto_gain: bool = True
     jitter_buffer_ms: int = DEFAULT_JITTER_MS
-    audio_engine: AudioEngine = field(default_factory=lambda: AudioEngine.PYTHON)
+    audio_engine: AudioEngine = field(default_factory=lambda: AudioEngine.NATIVE)
     log_file: Path | None = None
     log_level: str = "WARNING"
     demo: bool = False

@@ -170,6 +170,13 @@ class NativeBackend:
         if check is not None:
             check()
 
+    def fall_back_now(self, reason: str) -> None:
+        """Mid-call (the module lost a device, its source already closed): close the module and
+        carry on on the Python path, whose device check raises `CallError(NO_SOUND_DEVICE)` when
+        there is no sound left at all. Blocking: run it in a thread."""
+        self.close()
+        self._fall_back(reason, say=True)
+
     def create_source(self) -> Any:
         from livekit import rtc
 

@@ -63,11 +63,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("output_device", "--output-device", "Speaker: device index, or (part of) its name, "
            "optionally with its host API, as for --input-device.",
            "WESPOKE_OUTPUT_DEVICE", "DEVICE", file_type="device"),
-    Option("audio_engine", "--audio-engine", "Audio path of a voice call on the sound devices: python "
-           "(PortAudio through sounddevice; the default) or native (WebRTC's own device module: "
-           "capture, echo cancellation and playout in native code, as a browser; not yet the "
-           "default, see BENCHMARKS.md). A call whose native module cannot start goes on the "
-           "python path by itself and says so.",
+    Option("audio_engine", "--audio-engine", "Audio path of a voice call on the sound devices: native "
+           "(the default: WebRTC's own device module, capture, echo cancellation and playout in "
+           "native code, as a browser) or python (PortAudio through sounddevice). A call whose "
+           "native module cannot start, or loses a device, goes on the python path by itself and "
+           "says so.",
            "WESPOKE_AUDIO_ENGINE", "{native,python}"),
     Option("no_aec", "--no-aec", "Turn off echo cancellation.", "WESPOKE_NO_AEC",
            file_type="bool"),

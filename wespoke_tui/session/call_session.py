@@ -265,10 +265,10 @@ class CallSession:
             return True
         if call is None or call.token is None or self._state is not CallState.CONNECTED:
             return False
-        if call.native_mic:  # the native module hands out no frames
-            message = "recording needs the python audio path (start the call with --record or --audio-engine python)"
-            self._emit(ErrorEvent(CallError.of(RECORDING_NEEDS_PYTHON, message, lang=self._settings.lang), fatal=False))
-            return False
+        if call.native_mic:  # the native module hands out no frames: the call moves to the Python path
+            await self._fall_back(call, "recording needs the python audio path", code=RECORDING_NEEDS_PYTHON)
+            if call.native_mic or call.hangup.is_set():
+                return False
         return self._recorder.start(call.token.call_id or "call", call.token.assistant.name)
 
     async def delete_record(self) -> bool:
@@ -570,7 +570,47 @@ class CallSession:
     def _native_view(self, call: CallParts) -> NativeView:
         """What the native path's level task needs of this session."""
         return NativeView(muted=lambda: self._muted, emit=self._emit, emit_levels=self._native_levels_out,
-                          response=lambda: self._response, lang=self._settings.lang)
+                          response=lambda: self._response, lost=lambda why: self._spawn(self._fall_back(call, why)),
+                          lang=self._settings.lang)
+
+    async def _fall_back(self, call: CallParts, reason: str, *, code: str = AUDIO_FALLBACK) -> None:
+        """The native module lost a device mid-call (or a recording needs frames): the call goes on
+        on the Python path, said once (`code`).
+
+        The module's microphone track is unpublished and the module closed; the assistant's
+        tracks wait as at setup (`call.output` None) and `_open_audio` runs again, now on the
+        Python path, whose own errors (no device at all, a microphone that does not open) are
+        what the user then sees."""
+        fall_back_now = getattr(self._backend, "fall_back_now", None)
+        room = call.room
+        if call.hangup.is_set() or fall_back_now is None or room is None:
+            return
+        log.warning("audio: %s; the call moves to the Python audio path", reason)
+        if call.mic_track is not None and call.mic_track.sid:
+            with contextlib.suppress(Exception):
+                await room.local_participant.unpublish_track(call.mic_track.sid)
+        call.mic_track = None
+        devices, call.input, call.output = (call.input, call.output), None, None
+        for sid in list(call.streams):
+            self._stop_playback(call, sid)
+        assistant = room.remote_participants.get(call.assistant_identity or "")
+        for publication in assistant.track_publications.values() if assistant is not None else ():
+            if isinstance(publication.track, rtc.RemoteAudioTrack):
+                call.pending_tracks[publication.track.sid] = publication.track
+        for device in devices:
+            if device is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(device.aclose(), DEVICE_CLOSE_TIMEOUT_S)
+        try:
+            await asyncio.to_thread(fall_back_now, reason)
+            self._emit(ErrorEvent(CallError.of(code, reason, lang=self._settings.lang), fatal=False))
+            if not call.hangup.is_set():
+                await self._open_audio(call)
+        except CallError as exc:
+            self._spawn(self._teardown(call, exc.in_language(self._settings.lang)))
+            return
+        if call.input is not None and not call.hangup.is_set():
+            self._call_task(call, self._pump_mic(call), "mic-pump")
 
     def _native_levels_out(self, mic: Level) -> None:
         self._mic_is_levels_clock = True

@@ -3,6 +3,11 @@ from the room's statistics of the published source, `POLL_S` apart (the meter's 
 
 `audio_level` is the meter and the caller's side of the turn timing; `total_audio_energy` not
 growing while the source runs is digital silence (MICROPHONE_SILENT, as on the Python path).
+
+The same statistics tell when the module lost a device: a device that runs counts samples (the
+source's `total_samples_duration` for the microphone, the playout's for the speaker); one whose
+count stopped for `LOST_AFTER_S` (the microphone only while unmuted) is gone, and the session
+moves the call to the Python path (`NativeView.lost`), once.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.1
 STATS_TIMEOUT_S = 1.0
+LOST_AFTER_S = 2.0  # a device whose sample count stood this long is gone (a busy machine stalls < 1 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +42,25 @@ class NativeView:
     emit: Callable[[CallEvent], None]
     emit_levels: Callable[[Level], None]
     response: Callable[[], ResponseTimer]
+    lost: Callable[[str], None]  # a device of the module is gone: why, in words for the log
     lang: str = "en"
+
+
+class DeviceWatch:
+    """Whether a device that ran has stopped counting samples (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._count: float | None = None
+        self._ran = False
+        self._since = 0.0  # when the count last moved, or was not expected to
+
+    def stopped(self, count: float, now: float, *, expected: bool = True) -> bool:
+        moved = self._count is not None and count > self._count
+        self._count = count
+        self._ran = self._ran or moved
+        if moved or not expected:
+            self._since = now
+        return self._ran and now - self._since >= LOST_AFTER_S
 
 
 def source_audio(stats: Any) -> Any | None:
@@ -47,6 +71,14 @@ def source_audio(stats: Any) -> Any | None:
     return None
 
 
+def playout_audio(stats: Any) -> Any | None:
+    """The module's playout figures (the speaker) in a `get_rtc_stats()` answer."""
+    for report in stats.subscriber_stats:
+        if report.HasField("media_playout"):
+            return report.media_playout.audio_playout
+    return None
+
+
 def level_dbfs(audio_level: float) -> float:
     return SILENCE_DBFS if audio_level <= 0 else max(SILENCE_DBFS, 20 * math.log10(audio_level))
 
@@ -54,6 +86,7 @@ def level_dbfs(audio_level: float) -> float:
 async def native_levels(view: NativeView, call: CallParts) -> None:
     energy: float | None = None
     duration: float | None = None
+    mic_watch, speaker_watch = DeviceWatch(), DeviceWatch()
     while not call.hangup.is_set():
         await asyncio.sleep(POLL_S)
         room = call.room
@@ -64,12 +97,20 @@ async def native_levels(view: NativeView, call: CallParts) -> None:
         except Exception:  # a room going away, a slow FFI: the next poll tries again
             log.debug("native levels unavailable", exc_info=True)
             continue
+        now = time.monotonic()
+        playout = playout_audio(stats)
+        if playout is not None and speaker_watch.stopped(float(playout.total_samples_duration), now):
+            view.lost(f"the native module's speaker stopped playing for {LOST_AFTER_S:.0f} s")
+            return
         audio = source_audio(stats)
         if audio is None:
             continue
+        if mic_watch.stopped(float(audio.total_samples_duration), now, expected=not view.muted()):
+            view.lost(f"the native module's microphone stopped capturing for {LOST_AFTER_S:.0f} s")
+            return
         dbfs = level_dbfs(float(audio.audio_level))
         view.emit_levels(Level(dbfs, dbfs))
-        view.response().caller(round(POLL_S * SAMPLE_RATE), dbfs, time.monotonic())
+        view.response().caller(round(POLL_S * SAMPLE_RATE), dbfs, now)
         ran = duration is not None and audio.total_samples_duration > duration
         silent = ran and energy is not None and audio.total_audio_energy <= energy
         energy, duration = float(audio.total_audio_energy), float(audio.total_samples_duration)
