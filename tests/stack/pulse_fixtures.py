@@ -28,9 +28,10 @@ def pulse_rig() -> Iterator[PulseRig]:
 @pytest.fixture
 def sound_rig(pulse_rig: PulseRig) -> Iterator[PulseRig]:
     """The session rig, put back as it was after each test (echo path off, no feed playing, mic
-    present)."""
+    and speaker present)."""
     yield pulse_rig
     pulse_rig.stop_feeds()
     pulse_rig.remove_echo_path()
     pulse_rig.stop_recording()
     pulse_rig.restore_mic()
+    pulse_rig.restore_speaker()

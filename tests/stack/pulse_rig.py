@@ -382,8 +382,45 @@ class PulseRig:
 
     # ---- the speaker ------------------------------------------------------------------------
 
-    def start_recording_speaker(self, path: Path) -> None:
-        """Record `speaker.monitor` (what the app played) until `stop_recording()`.
+    def unplug_speaker(self, to: str = "laptop") -> None:
+        """The speaker goes away mid-call (headphones pulled): a sink `to` becomes the default
+        output, as a laptop falls back to its own speakers, and sink `speaker` is removed; the
+        sound server moves the streams that played on it to the default."""
+        self._other_output(to)
+        owner = self._owner_module("sinks", "speaker")
+        if owner is not None:
+            self.pactl("unload-module", owner)
+
+    def _other_output(self, name: str) -> None:
+        if name not in self._sink_names():
+            self._unplugged_to = self.pactl(
+                "load-module", "module-null-sink", f"sink_name={name}", f"rate={RATE}", "channels=1", "norewinds=1",
+                f"sink_properties=device.description={name}",
+            ).strip()
+        self.pactl("set-default-sink", name)
+
+    def restore_speaker(self) -> None:
+        """Sink `speaker` present, running and the default again, any sink added for it gone."""
+        if "speaker" not in self._sink_names():
+            self.pactl("load-module", "module-null-sink", "sink_name=speaker", f"rate={RATE}", "channels=1",
+                       "norewinds=1", "sink_properties=device.description=speaker")
+        self.pactl("suspend-sink", "speaker", "0")
+        self.pactl("set-default-sink", "speaker")
+        module, self._unplugged_to = getattr(self, "_unplugged_to", None), None
+        if module is not None:
+            self._pactl_ok("unload-module", module)
+
+    def _sink_names(self) -> list[str]:
+        return [line.split("\t")[1] for line in self.pactl("list", "short", "sinks").splitlines() if "\t" in line]
+
+    def _owner_module(self, kind: str, name: str) -> str | None:
+        for entry in json.loads(self.pactl("-f", "json", "list", kind)):
+            if entry.get("name") == name:
+                return str(entry.get("owner_module"))
+        return None
+
+    def start_recording_speaker(self, path: Path, sink: str = "speaker") -> None:
+        """Record `speaker.monitor` (what the app played; or another sink's) until `stop_recording()`.
 
         `recording_started_at` is then when the server attached the recorder (this process's
         clock): sample i of the recording is what the speaker played ~i / RATE s later."""
@@ -394,7 +431,7 @@ class PulseRig:
         self.recording_started_at = None
         self._recorder = subprocess.Popen(
             [
-                "parec", "--device=speaker.monitor", "--format=s16le", f"--rate={RATE}",
+                "parec", f"--device={sink}.monitor", "--format=s16le", f"--rate={RATE}",
                 "--channels=1", "--latency-msec=20", "--raw", str(self._raw_path),
             ],
             env={**os.environ, **self.env},

@@ -1,13 +1,22 @@
 """The microphone as the user sees it on the native path, where no frame reaches Python: read
 from the room's statistics of the published source, `POLL_S` apart (the meter's own rate).
 
-`audio_level` is the meter and the caller's side of the turn timing; `total_audio_energy` not
-growing while the source runs is digital silence (MICROPHONE_SILENT, as on the Python path).
+`audio_level` is the meter and the caller's side of the turn timing. Digital silence
+(MICROPHONE_SILENT, as on the Python path) is a source whose `total_audio_energy` grows by no
+more than a level of one LSB would give (`SILENT_POWER`): the module's statistics are of its
+processed audio, and from exact zeros at the microphone its processing puts out a level of 0 or
+1/32767 in turn (seen on the rig: energy that never grows failed to tell a silent microphone
+in 2 of 6 runs). A real microphone's floor comes out far above it (on the rig, the −88 dBFS
+floor comes out at −80 to −86 dB after the gain control, below −90 dB only in a call's first
+0.8 s, while the gain control starts).
 
-The same statistics tell when the module lost a device: a device that runs counts samples (the
-source's `total_samples_duration` for the microphone, the playout's for the speaker); one whose
-count stopped for `LOST_AFTER_S` (the microphone only while unmuted) is gone, and the session
-moves the call to the Python path (`NativeView.lost`), once.
+The same statistics tell when the module lost its microphone: a source that runs counts samples
+(`total_samples_duration`); one whose count stood for `LOST_AFTER_S` while unmuted is gone, and
+the session moves the call to the Python path (`NativeView.lost`), once. The speaker has no such
+figure here: the SDK's statistics carry no media-playout report, and the inbound stream's sample
+count goes on with the sink suspended (on the rig). A removed speaker is the sound server's to
+handle: PulseAudio moves the module's stream to the new default output (tested on the rig), as
+Core Audio and Windows' default-device routing do.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.1
 STATS_TIMEOUT_S = 1.0
+SILENT_POWER = (1.5 / 32767) ** 2  # mean level² of a source at most one LSB loud
 LOST_AFTER_S = 2.0  # a device whose sample count stood this long is gone (a busy machine stalls < 1 s)
 
 
@@ -42,7 +52,7 @@ class NativeView:
     emit: Callable[[CallEvent], None]
     emit_levels: Callable[[Level], None]
     response: Callable[[], ResponseTimer]
-    lost: Callable[[str], None]  # a device of the module is gone: why, in words for the log
+    lost: Callable[[str], None]  # the module's microphone is gone: why, in words for the log
     lang: str = "en"
 
 
@@ -71,14 +81,6 @@ def source_audio(stats: Any) -> Any | None:
     return None
 
 
-def playout_audio(stats: Any) -> Any | None:
-    """The module's playout figures (the speaker) in a `get_rtc_stats()` answer."""
-    for report in stats.subscriber_stats:
-        if report.HasField("media_playout"):
-            return report.media_playout.audio_playout
-    return None
-
-
 def level_dbfs(audio_level: float) -> float:
     return SILENCE_DBFS if audio_level <= 0 else max(SILENCE_DBFS, 20 * math.log10(audio_level))
 
@@ -86,7 +88,7 @@ def level_dbfs(audio_level: float) -> float:
 async def native_levels(view: NativeView, call: CallParts) -> None:
     energy: float | None = None
     duration: float | None = None
-    mic_watch, speaker_watch = DeviceWatch(), DeviceWatch()
+    mic_watch = DeviceWatch()
     while not call.hangup.is_set():
         await asyncio.sleep(POLL_S)
         room = call.room
@@ -98,10 +100,6 @@ async def native_levels(view: NativeView, call: CallParts) -> None:
             log.debug("native levels unavailable", exc_info=True)
             continue
         now = time.monotonic()
-        playout = playout_audio(stats)
-        if playout is not None and speaker_watch.stopped(float(playout.total_samples_duration), now):
-            view.lost(f"the native module's speaker stopped playing for {LOST_AFTER_S:.0f} s")
-            return
         audio = source_audio(stats)
         if audio is None:
             continue
@@ -112,7 +110,8 @@ async def native_levels(view: NativeView, call: CallParts) -> None:
         view.emit_levels(Level(dbfs, dbfs))
         view.response().caller(round(POLL_S * SAMPLE_RATE), dbfs, now)
         ran = duration is not None and audio.total_samples_duration > duration
-        silent = ran and energy is not None and audio.total_audio_energy <= energy
+        silent = ran and energy is not None and duration is not None and (
+            audio.total_audio_energy - energy) <= SILENT_POWER * (audio.total_samples_duration - duration)
         energy, duration = float(audio.total_audio_energy), float(audio.total_samples_duration)
         if not ran:
             continue
