@@ -108,11 +108,11 @@ class LevelMeter:
         self._held_s = 0.0
 
 
-METER_HZ = 15.0
-"""How often the levels reach the screen. Each repaint of the two meters costs Textual about 3 ms
-of a core (its compositor and the terminal write, whatever the widget draws), so the rate is
-the lowest that still moves smoothly to the eye. The whole app with both meters moving like
-speech, in a 110×32 tmux: 5.0 % of a core at 10 Hz, 6.8 % at 15 Hz, 7.8 % at 20 Hz."""
+METER_HZ = 10.0
+"""How often the levels reach the screen, at most. Each repaint of the two meters costs Textual
+about 3 ms of a core (its compositor and the terminal write, whatever the widget draws), so the
+rate is the lowest that still moves smoothly to the eye (the native path's statistics and tap
+come 10 times a second anyway); BENCHMARKS.md has what each rate costs."""
 
 
 class RateLimiter:
