@@ -102,6 +102,11 @@ class CallScreen(Screen[None]):
     # ----------------------------------------------------------------- state → widgets
 
     def show_status(self, status: CallStatus) -> None:
+        """Also from the app's one-second tick, which can come while the app exits and the
+        screen's widgets are already gone (seen under load): then there is nothing to show on.
+        Before they exist it does not come: the app shows the status once they are mounted."""
+        if not self.query(StatusBar):
+            return
         self.query_one(StatusBar).status = status
         self.query_one(CallButton).call_state = status.state
         self.query_one(MicToggle).muted = status.muted
