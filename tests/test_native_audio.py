@@ -24,7 +24,7 @@ from wespoke_tui.audio.native import NativeBackend, pick_device
 from wespoke_tui.errors import AUDIO_FALLBACK, MICROPHONE_SILENT, RECORDING_NEEDS_PYTHON
 from wespoke_tui.events import AssistantLevel, CallState, ErrorCleared, ErrorEvent, MicLevel
 from wespoke_tui.session import CallSession
-from wespoke_tui.session.native_levels import LOST_AFTER_S, DeviceWatch
+from wespoke_tui.session.native_levels import LOST_AFTER_S, DeviceWatch, ProcessedSilence
 from wespoke_tui.settings import AudioEngine
 
 pytestmark = pytest.mark.timeout(120)
@@ -72,6 +72,18 @@ def test_a_native_device_is_gone_when_its_sample_count_stands_for_two_seconds_af
     assert not watch.stopped(0.3, 20.0, expected=False)  # a muted microphone may stand still
     assert not watch.stopped(0.3, 20.0 + LOST_AFTER_S - 0.1)
     assert watch.stopped(0.3, 20.0 + LOST_AFTER_S)  # unmuted and standing: gone
+
+
+def test_the_native_microphone_is_digitally_silent_from_a_poll_without_energy_while_it_stays_at_one_lsb() -> None:
+    one_lsb, floor = (1 / 32767) ** 2 * 0.1, (10 ** (-82 / 20)) ** 2 * 0.1  # energy of a 100 ms poll
+    silence = ProcessedSilence()
+    # A working microphone while the gain control starts: at one LSB, never without energy.
+    assert [silence.poll(e, 0.1) for e in (one_lsb,) * 30 + (floor,) * 5] == [False] * 35
+    # Exact zeros at the microphone: the processing gives 0 and one LSB in turn.
+    assert [silence.poll(e, 0.1) for e in (0.0, one_lsb, 0.0, one_lsb, one_lsb)] == [True] * 5
+    assert silence.poll(floor, 0.1) is False  # sound again
+    assert silence.poll(one_lsb, 0.1) is False  # and a new run needs a poll without energy first
+    assert silence.poll(0.0, 0.0) is False  # a poll in which the source did not run says nothing
 
 
 def native(stack: Any, **overrides: Any) -> Any:
@@ -269,8 +281,11 @@ async def speaker_drill(stack: Any, rig: Any, tmp_path: Path, break_speaker: Cal
     events, the backend and that recording, the call hung up and gone. (A speaker that dies
     silently, its sink suspended with the module's stream on it, is not detected on the native
     path: see session/native_levels.py.)"""
-    backend = device_backend(native(stack))
-    session = CallSession(stack.settings(), lambda: backend)
+    # Noise suppression would take a steady tone for noise within a second or two (seen on a
+    # loaded machine): off, so that what comes back is the tone, and the drill the speaker's.
+    settings = native(stack, noise_suppression=False, auto_gain=False)
+    backend = device_backend(settings)
+    session = CallSession(settings, lambda: backend)
     events = Recorder(session)
     tone = write_wav(tmp_path / "tone.wav", sine(300.0, 4.0, -12.0))
     await session.start()

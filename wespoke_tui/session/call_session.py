@@ -583,13 +583,13 @@ class CallSession:
         what the user then sees."""
         fall_back_now = getattr(self._backend, "fall_back_now", None)
         room = call.room
-        if call.hangup.is_set() or fall_back_now is None or room is None:
-            return
+        if call.hangup.is_set() or fall_back_now is None or room is None or not call.native_mic:
+            return  # (a second cause while the first moves the call: no longer native_mic)
         log.warning("audio: %s; the call moves to the Python audio path", reason)
-        if call.mic_track is not None and call.mic_track.sid:
+        track, call.mic_track = call.mic_track, None
+        if track is not None and track.sid:
             with contextlib.suppress(Exception):
-                await room.local_participant.unpublish_track(call.mic_track.sid)
-        call.mic_track = None
+                await room.local_participant.unpublish_track(track.sid)
         devices, call.input, call.output = (call.input, call.output), None, None
         for sid in list(call.streams):
             self._stop_playback(call, sid)

@@ -2,13 +2,14 @@
 from the room's statistics of the published source, `POLL_S` apart (the meter's own rate).
 
 `audio_level` is the meter and the caller's side of the turn timing. Digital silence
-(MICROPHONE_SILENT, as on the Python path) is a source whose `total_audio_energy` grows by no
-more than a level of one LSB would give (`SILENT_POWER`): the module's statistics are of its
-processed audio, and from exact zeros at the microphone its processing puts out a level of 0 or
-1/32767 in turn (seen on the rig: energy that never grows failed to tell a silent microphone
-in 2 of 6 runs). A real microphone's floor comes out far above it (on the rig, the −88 dBFS
-floor comes out at −80 to −86 dB after the gain control, below −90 dB only in a call's first
-0.8 s, while the gain control starts).
+(MICROPHONE_SILENT, as on the Python path) has to be read from the module's processed audio:
+from exact zeros at the microphone its processing puts out a level of 0 or 1/32767 in turn, so
+energy that never grows missed a silent microphone in 2 of 6 runs on the rig; and a real floor
+can come out at one LSB too while the gain control starts (the rig's −88 dBFS 50 Hz floor: at
+or below one LSB for a call's first 0.8 s, longer on a loaded machine, then −80 to −86 dB), so
+"no louder than one LSB" alone said a working microphone was silent. `ProcessedSilence`: a run
+of polls no louder than one LSB (`SILENT_POWER`) counts once a poll in it had no energy at all,
+which only exact zeros at the microphone gave.
 
 The same statistics tell when the module lost its microphone: a source that runs counts samples
 (`total_samples_duration`); one whose count stood for `LOST_AFTER_S` while unmuted is gone, and
@@ -73,6 +74,22 @@ class DeviceWatch:
         return self._ran and now - self._since >= LOST_AFTER_S
 
 
+class ProcessedSilence:
+    """Whether the module's microphone gives digital silence, poll by poll (module docstring)."""
+
+    def __init__(self) -> None:
+        self._zero_in_run = False
+
+    def poll(self, energy_growth: float, duration_growth: float) -> bool:
+        if duration_growth <= 0:
+            return False
+        if energy_growth <= 0:
+            self._zero_in_run = True
+        elif energy_growth > SILENT_POWER * duration_growth:
+            self._zero_in_run = False
+        return self._zero_in_run
+
+
 def source_audio(stats: Any) -> Any | None:
     """The audio figures of the published microphone source in a `get_rtc_stats()` answer."""
     for report in stats.publisher_stats:
@@ -88,7 +105,7 @@ def level_dbfs(audio_level: float) -> float:
 async def native_levels(view: NativeView, call: CallParts) -> None:
     energy: float | None = None
     duration: float | None = None
-    mic_watch = DeviceWatch()
+    mic_watch, processed = DeviceWatch(), ProcessedSilence()
     while not call.hangup.is_set():
         await asyncio.sleep(POLL_S)
         room = call.room
@@ -110,8 +127,8 @@ async def native_levels(view: NativeView, call: CallParts) -> None:
         view.emit_levels(Level(dbfs, dbfs))
         view.response().caller(round(POLL_S * SAMPLE_RATE), dbfs, now)
         ran = duration is not None and audio.total_samples_duration > duration
-        silent = ran and energy is not None and duration is not None and (
-            audio.total_audio_energy - energy) <= SILENT_POWER * (audio.total_samples_duration - duration)
+        silent = ran and energy is not None and duration is not None and processed.poll(
+            audio.total_audio_energy - energy, audio.total_samples_duration - duration)
         energy, duration = float(audio.total_audio_energy), float(audio.total_samples_duration)
         if not ran:
             continue
