@@ -66,7 +66,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("audio_engine", "--audio-engine", "Audio path of a voice call on the sound devices: native "
            "(the default: WebRTC's own device module, capture, echo cancellation and playout in "
            "native code, as a browser) or python (PortAudio through sounddevice). A call whose "
-           "native module cannot start, or loses a device, goes on the python path by itself and "
+           "native module cannot start, or loses its microphone, goes on the python path by itself and "
            "says so.",
            "WESPOKE_AUDIO_ENGINE", "{native,python}"),
     Option("no_aec", "--no-aec", "Turn off echo cancellation.", "WESPOKE_NO_AEC",
