@@ -31,11 +31,15 @@ def tone_wav(path: Path, lead_s: float, tone_s: float, tail_s: float, hz: float 
 
 
 async def test_a_real_call_reports_its_connection_and_audio_each_second(wespoke_stack, tmp_path: Path) -> None:
-    sent = tone_wav(tmp_path / "in.wav", 0.5, 8.0, 0.0)
+    # The tone lasts the whole call: on a loaded machine the assistant's process can take ~10 s to
+    # join (seen with two CPU hogs), and the figures below are of the echo that follows it.
+    sent = tone_wav(tmp_path / "in.wav", 0.5, 40.0, 0.0)
     session = CallSession(make_settings(wespoke_stack.api), lambda: WavBackend(sent, tmp_path / "out.wav"))
     events = Recorder(session)
     await session.start()
     assert session.state is CallState.CONNECTED
+    assistant = wespoke_stack.assistant_for(session.call_id, timeout=30)
+    await asyncio.to_thread(assistant.wait_for, "greeting_start", None, 30)  # the stack's time, not ours
     await events.wait_for(lambda e: isinstance(e, CallQuality) and e.bitrate_in_kbps is not None, timeout=10)
     await asyncio.sleep(3.0)
     await session.aclose()
