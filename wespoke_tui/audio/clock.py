@@ -76,7 +76,7 @@ class DeviceClock:
         if self._anchor is None:
             self._anchors.append(now - latency - offset)
             anchor = float(np.median(self._anchors))
-            if now - self._started >= self.SETTLE_S:
+            if now - self._started >= self.warmup_s + self.SETTLE_S:
                 self._anchor, self._settled_schedule, self._drift_at = anchor, self._earliest[0][1], now
             return anchor + offset
         most = self.MAX_DRIFT * (now - self._drift_at)
