@@ -46,10 +46,10 @@ def test_a_speaker_block_is_stamped_when_heard_once_the_streams_start_is_past() 
     first = int(WARMUP_S / BLOCK_S) + 1
     errors_ms = [abs(at - heard) * 1000 for at, (_, _, heard) in zip(got[first:], callbacks[first:], strict=True)]
     assert max(errors_ms) < 0.5
-    # Anchored on the start's timestamps too, the clock began 2 ms early (4 ms on the rig) and the
-    # burst's early schedule then drew it along, 15 ms late by the minute's end.
+    # Anchored on the start's timestamps too (a burst reporting 0 latency), the clock is tens of
+    # milliseconds off (4 ms on the rig with a median anchor; 30 ms with the earliest).
     naive = stamp_all(DeviceClock(RATE), callbacks)
-    assert (naive[-1] - callbacks[-1][2]) * 1000 > 10
+    assert abs(naive[-1] - callbacks[-1][2]) * 1000 > 10
 
 
 def test_after_an_underflow_the_blocks_are_stamped_as_late_as_the_speaker_plays_them() -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import collections
 
-import numpy as np
-
 
 class DeviceClock:
     """When the first sample of each callback's block entered the microphone, or reaches the
@@ -23,8 +21,11 @@ class DeviceClock:
     taken from it put the caller's side of a recording up to 35 ms off, in 10 ms steps.
 
     A block's samples follow the previous block's on the device's clock, so a stream has one
-    anchor, when its sample 0 entered the microphone: the median of what the first callbacks' ADC
-    times say (`SETTLE_S`). It moves only as the device's clock drifts against ours, which shows
+    anchor, when its sample 0 entered the microphone: the earliest of what the first callbacks' ADC
+    times say (`SETTLE_S`), each taken against our clock when the callback ran. A callback can run
+    late (waiting for the GIL or the scheduler on a busy machine), never early, and a late one
+    says sample 0 came later than it did: under two CPU hogs the median of them put the caller's
+    side of a recording 54 ms late. It moves only as the device's clock drifts against ours, which shows
     in when the callbacks come relative to the samples before them (the earliest of the last
     `WINDOW_S`: a callback can be late, never early), followed no faster than a clock drifts
     (`MAX_DRIFT`): the callbacks also come a period later for seconds at a time when the server
@@ -75,7 +76,7 @@ class DeviceClock:
             self._earliest.popleft()
         if self._anchor is None:
             self._anchors.append(now - latency - offset)
-            anchor = float(np.median(self._anchors))
+            anchor = min(self._anchors)
             if now - self._started >= self.warmup_s + self.SETTLE_S:
                 self._anchor, self._settled_schedule, self._drift_at = anchor, self._earliest[0][1], now
             return anchor + offset
