@@ -16,16 +16,20 @@ from typing import Any
 import numpy as np
 import pytest
 from livekit import rtc
+from textual.widgets import Select
 
-from tests.stack.pulse_rig import read_wav, sine, write_wav
+from tests.stack.pulse_rig import read_wav, voice_like, write_wav
 from tests.test_session import Recorder, wait_until_gone
+from tests.ui_support import RecordingController, make_app, settings_for, until
 from wespoke_tui.audio.engine import SoundDeviceBackend, device_backend
-from wespoke_tui.audio.native import NativeBackend, pick_device
+from wespoke_tui.audio.native import NativeBackend, module_devices, pick_device
 from wespoke_tui.errors import AUDIO_FALLBACK, MICROPHONE_SILENT, RECORDING_NEEDS_PYTHON
 from wespoke_tui.events import AssistantLevel, CallState, ErrorCleared, ErrorEvent, MicLevel
 from wespoke_tui.session import CallSession
 from wespoke_tui.session.native_levels import LOST_AFTER_S, DeviceWatch, ProcessedSilence
 from wespoke_tui.settings import AudioEngine
+from wespoke_tui.ui.parts import default_devices
+from wespoke_tui.ui.screens.devices import DevicesScreen
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -104,7 +108,7 @@ async def test_a_native_call_carries_both_ways_with_meters_and_mute_and_leaves_t
     backend = device_backend(native(wespoke_stack))
     session = CallSession(wespoke_stack.settings(), lambda: backend)
     events = Recorder(session)
-    tone = write_wav(tmp_path / "tone.wav", sine(300.0, 6.0, -12.0))
+    voice = write_wav(tmp_path / "voice.wav", voice_like(6.0))
     sound_rig.start_recording_speaker(tmp_path / "speaker.wav")
     await session.start()
     try:
@@ -116,13 +120,17 @@ async def test_a_native_call_carries_both_ways_with_meters_and_mute_and_leaves_t
         assistant = wespoke_stack.assistant_for(session.call_id)
         await asyncio.to_thread(assistant.wait_for, "greeting_done", None, 20)
         await events.wait_for(lambda e: isinstance(e, AssistantLevel) and e.rms_dbfs > -30, timeout=5)
+        # The devices screen lists the module's devices with a module of its own, opened and closed
+        # beside the call's: the call's capture goes on.
+        mics, _ = await asyncio.to_thread(module_devices)
+        assert [d.name for d in mics] == ["mic"]
         fed = time.time()
-        sound_rig.play_into_mic(tone)
+        sound_rig.play_into_mic(voice)
         await energy_after(assistant, fed, -25.0, 10)  # the assistant hears the microphone
         await events.wait_for(lambda e: isinstance(e, MicLevel) and e.rms_dbfs > -30, timeout=5)
         await session.set_muted(True)
         muted_at = time.time()
-        # Muted at once: within a second of it the assistant gets silence while the tone goes on.
+        # Muted at once: within a second of it the assistant gets silence while the voice goes on.
         await asyncio.to_thread(assistant.wait_for, "energy",
                                 lambda e: e["wall"] > muted_at + 1.0 and e["rms_dbfs"] < -60, 5)
         await session.set_muted(False)
@@ -147,7 +155,7 @@ async def test_a_module_that_cannot_start_sends_the_call_down_the_python_path_sa
     backend = device_backend(native(wespoke_stack))
     session = CallSession(wespoke_stack.settings(), lambda: backend)
     events = Recorder(session)
-    tone = write_wav(tmp_path / "tone.wav", sine(300.0, 4.0, -12.0))
+    voice = write_wav(tmp_path / "voice.wav", voice_like(4.0))
     await session.start()
     try:
         assert session.state is CallState.CONNECTED
@@ -155,7 +163,7 @@ async def test_a_module_that_cannot_start_sends_the_call_down_the_python_path_sa
         assistant = wespoke_stack.assistant_for(session.call_id)
         await asyncio.to_thread(assistant.wait_for, "greeting_done", None, 20)
         fed = time.time()
-        sound_rig.play_into_mic(tone)
+        sound_rig.play_into_mic(voice)
         await energy_after(assistant, fed, -25.0, 10)
     finally:
         await session.aclose()
@@ -172,7 +180,7 @@ async def test_recording_a_native_call_moves_it_to_the_python_path_says_so_once_
     backend = device_backend(native(wespoke_stack))
     session = CallSession(wespoke_stack.settings(record_dir=folder), lambda: backend)
     events = Recorder(session)
-    tone = write_wav(tmp_path / "tone.wav", sine(300.0, 3.0, -12.0))
+    voice = write_wav(tmp_path / "voice.wav", voice_like(3.0))
     await session.start()
     try:
         assert isinstance(backend, NativeBackend) and backend.native
@@ -181,9 +189,9 @@ async def test_recording_a_native_call_moves_it_to_the_python_path_says_so_once_
         assert await session.set_recording(True) is True
         assert isinstance(backend.fallback, SoundDeviceBackend)
         fed = time.time()
-        sound_rig.play_into_mic(tone)
+        sound_rig.play_into_mic(voice)
         await energy_after(assistant, fed, -25.0, 10)  # the Python path's microphone reaches it
-        # The recording is flushed as it goes: wait until it holds the tone and its echo as played.
+        # The recording is flushed as it goes: wait until it holds the voice and its echo as played.
         deadline = time.monotonic() + 15
         while min(loud_sides(folder)) < 1.0:
             assert time.monotonic() < deadline, loud_sides(folder)
@@ -195,7 +203,7 @@ async def test_recording_a_native_call_moves_it_to_the_python_path_says_so_once_
         await events.aclose()
     assert [e.error.code for e in events.of(ErrorEvent)] == [RECORDING_NEEDS_PYTHON]
     caller_s, assistant_s = loud_sides(folder)
-    assert caller_s >= 1.0 and assistant_s >= 1.0  # the caller's tone, and its echo as played
+    assert caller_s >= 1.0 and assistant_s >= 1.0  # the caller's voice, and its echo as played
 
 
 async def test_a_native_microphone_giving_exact_zeros_is_said_and_clears(wespoke_stack, sound_rig, tmp_path: Path) -> None:
@@ -205,7 +213,7 @@ async def test_a_native_microphone_giving_exact_zeros_is_said_and_clears(wespoke
     await session.start()
     try:
         await events.wait_for(lambda e: isinstance(e, ErrorEvent) and e.error.code == MICROPHONE_SILENT, timeout=10)
-        sound_rig.play_into_mic(write_wav(tmp_path / "tone.wav", sine(300.0, 2.0, -12.0)))
+        sound_rig.play_into_mic(write_wav(tmp_path / "voice.wav", voice_like(2.0)))
         await events.wait_for(lambda e: isinstance(e, ErrorCleared), timeout=10)
     finally:
         await session.aclose()
@@ -235,7 +243,7 @@ async def test_a_native_call_whose_microphone_dies_moves_to_the_python_path_said
     backend = device_backend(native(wespoke_stack))
     session = CallSession(wespoke_stack.settings(), lambda: backend)
     events = Recorder(session)
-    tone = write_wav(tmp_path / "tone.wav", sine(300.0, 4.0, -12.0))
+    voice = write_wav(tmp_path / "voice.wav", voice_like(4.0))
     await session.start()
     try:
         assert isinstance(backend, NativeBackend) and backend.native
@@ -259,7 +267,7 @@ async def test_a_native_call_whose_microphone_dies_moves_to_the_python_path_said
                               and any(e is x for _, x in events.events[since:]))
 
         fed = time.time()
-        sound_rig.play_into_mic(tone)
+        sound_rig.play_into_mic(voice)
         await energy_after(assistant, fed, -25.0, 10)  # heard again, from the Python path's microphone
         await events.wait_for(later(MicLevel, -30), timeout=10)  # and metered
         await events.wait_for(later(AssistantLevel, -30), timeout=10)  # its echo played by the Python path
@@ -277,17 +285,17 @@ async def test_a_native_call_whose_microphone_dies_moves_to_the_python_path_said
 
 async def speaker_drill(stack: Any, rig: Any, tmp_path: Path, break_speaker: Callable[[], None]) -> tuple[Recorder, Any, Path]:
     """A native call whose speaker `break_speaker` takes away after the greeting; then the caller's
-    tone goes in, and what the new default output (`laptop`) played is recorded. Returns the
+    voice goes in, and what the new default output (`laptop`) played is recorded. Returns the
     events, the backend and that recording, the call hung up and gone. (A speaker that dies
     silently, its sink suspended with the module's stream on it, is not detected on the native
     path: see session/native_levels.py.)"""
-    # Noise suppression would take a steady tone for noise within a second or two (seen on a
-    # loaded machine): off, so that what comes back is the tone, and the drill the speaker's.
+    # Without noise suppression and gain control, what comes back is what went in, and the
+    # drill is the speaker's alone.
     settings = native(stack, noise_suppression=False, auto_gain=False)
     backend = device_backend(settings)
     session = CallSession(settings, lambda: backend)
     events = Recorder(session)
-    tone = write_wav(tmp_path / "tone.wav", sine(300.0, 4.0, -12.0))
+    voice = write_wav(tmp_path / "voice.wav", voice_like(4.0))
     await session.start()
     try:
         assert isinstance(backend, NativeBackend) and backend.native
@@ -299,9 +307,9 @@ async def speaker_drill(stack: Any, rig: Any, tmp_path: Path, break_speaker: Cal
         break_speaker()
         rig.start_recording_speaker(tmp_path / "laptop.wav", sink="laptop")
         fed = time.time()
-        rig.play_into_mic(tone)
+        rig.play_into_mic(voice)
         await energy_after(assistant, fed, -25.0, 10)  # the caller is heard
-        # Until the assistant has heard 3 s of the tone: its echo of the first 2.5 s has been played.
+        # Until the assistant has heard 3 s of the voice: its echo of the first 2.5 s has been played.
         await asyncio.to_thread(assistant.wait_for, "energy", lambda e: e["wall"] > fed + 3.0, 10)
         assert session.state is CallState.CONNECTED
     finally:
@@ -324,3 +332,29 @@ async def test_a_native_call_whose_speaker_is_unplugged_plays_on_where_the_sound
     assert backend.native and not events.of(ErrorEvent)
     assert loud_seconds(read_wav(recording)[0]) >= 1.0, "the echo was not heard on the new default output"
 
+
+
+async def test_the_devices_screen_lists_the_native_modules_devices_and_a_choice_maps_back_to_them(sound_rig) -> None:
+    """On the native engine the screen offers what a call will use, the module's list (the sound
+    server's names, its "default:" entries as the screen's default); the Python engine's list is
+    PortAudio's. The name kept is one the module's list resolves."""
+    saved: list[dict[str, Any]] = []
+    settings = settings_for(audio_engine=AudioEngine.NATIVE)
+    python_names = {d.name for d in default_devices(settings_for(audio_engine=AudioEngine.PYTHON))}
+    assert "rig_mic" in python_names and "mic" not in python_names
+    app = make_app(RecordingController(), settings, devices_provider=None,
+                   config_saver=lambda path, updates: saved.append(dict(updates)))
+    async with app.run_test() as pilot:
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DevicesScreen), timeout=10)
+        inputs = app.screen.query_one("#devices-input", Select)
+        outputs = app.screen.query_one("#devices-output", Select)
+        assert [value for _, value in inputs._options if value is not Select.NULL] == ["mic"]
+        assert [value for _, value in outputs._options if value is not Select.NULL] == ["micfeed", "speaker"]
+        inputs.value, outputs.value = "mic", "speaker"
+        await pilot.click("#devices-apply")
+        await until(pilot, lambda: not isinstance(app.screen, DevicesScreen))
+    assert saved == [{"input_device": "mic", "output_device": "speaker"}]
+    mics, speakers = module_devices()
+    assert pick_device("mic", mics, "input").name == "mic"
+    assert pick_device("speaker", speakers, "output").name == "speaker"

@@ -503,6 +503,27 @@ def sine(freq_hz: float, seconds: float, dbfs: float = -20.0, rate: int = RATE) 
     return np.round(amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.int16)
 
 
+def voice_like(seconds: float, dbfs: float = -6.0, rate: int = RATE) -> np.ndarray:
+    """An int16 stand-in for a voice whose PEAK is about `dbfs`: 200 ms syllables, each on its
+    own pitch (150-330 Hz) with three harmonics, 50 ms of silence between them. Noise
+    suppression takes a steady tone for noise and the echo canceller a tone like its echo for
+    echo (both seen on a loaded machine); a caller's voice is neither, and nor is this."""
+    syllable, gap = round(0.2 * rate), round(0.05 * rate)
+    pitches = (150.0, 220.0, 190.0, 280.0, 170.0, 330.0, 240.0)
+    t = np.arange(syllable) / rate
+    envelope = np.sin(np.pi * np.arange(syllable) / syllable) ** 0.5
+    parts: list[np.ndarray] = []
+    total = round(seconds * rate)
+    i = 0
+    while sum(p.size for p in parts) < total:
+        f0 = pitches[i % len(pitches)]
+        wave_ = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in (1, 2, 3))
+        parts += [envelope * wave_ / 1.84, np.zeros(gap)]
+        i += 1
+    signal = np.concatenate(parts)[:total]
+    return np.round(32767.0 * 10 ** (dbfs / 20.0) * signal).astype(np.int16)
+
+
 def frame_levels(samples: np.ndarray, frame: int = 480) -> np.ndarray:
     """dBFS RMS of each 10 ms frame (48 kHz), floored at -96."""
     n = samples.size // frame * frame

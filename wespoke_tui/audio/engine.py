@@ -33,11 +33,17 @@ from wespoke_tui.settings import AudioEngine, Settings
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
+def uses_native(settings: Settings) -> bool:
+    """Whether a voice call on `settings` goes to WebRTC's own module: when the settings ask for
+    it, unless the call records from its start (the module hands out no captured frames) or it
+    is the demo."""
+    return AudioEngine(settings.audio_engine) is AudioEngine.NATIVE and not settings.record_calls and not settings.demo
+
+
 def device_backend(settings: Settings) -> AudioBackend:
     """A voice call's backend on the sound devices: WebRTC's own module (`audio/native.py`,
-    falling back to this engine by itself) when the settings ask for it, unless the call records
-    from its start (the module hands out no captured frames) or it is the demo; else this engine."""
-    if AudioEngine(settings.audio_engine) is AudioEngine.NATIVE and not settings.record_calls and not settings.demo:
+    falling back to this engine by itself) where `uses_native`; else this engine."""
+    if uses_native(settings):
         from wespoke_tui.audio.native import NativeBackend
 
         return NativeBackend(settings, lambda: SoundDeviceBackend(settings))

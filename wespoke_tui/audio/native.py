@@ -65,6 +65,30 @@ def pick_device(spec: str | None, devices: list[Any], kind: str) -> Any | None:
     return match[0]
 
 
+def module_devices() -> tuple[list[Any], list[Any]]:
+    """(microphones, speakers) as the module lists them, its "default: …" entries left out (a
+    choice of none is the default); `NativeUnusable` when the module does not start. The module
+    is process-wide: one opened here beside a call's shares its device module, and closing it
+    leaves the call's alone (tests/test_native_audio.py)."""
+    from livekit import rtc
+
+    try:
+        module = rtc.PlatformAudio()
+    except Exception as exc:  # PlatformAudioError, or the FFI's own failure
+        raise NativeUnusable(f"the native audio module did not start: {exc}") from None
+    try:
+        mics, speakers = module.recording_devices(), module.playout_devices()
+    except Exception as exc:
+        raise NativeUnusable(f"the native audio module did not list its devices: {exc}") from None
+    finally:
+        module.close()
+
+    def named(devices: list[Any]) -> list[Any]:
+        return [d for d in devices if not d.name.startswith("default:")]
+
+    return named(mics), named(speakers)
+
+
 class NativeMicrophone:
     """The microphone side: the module's audio source, published by the session as it is."""
 

@@ -243,7 +243,7 @@ class WespokeApp(App[int]):
         self.push_screen(HelpScreen(self.texts))
 
     def action_devices(self) -> None:
-        devices = self._devices_provider() if self._devices_provider else default_devices()
+        devices = self._devices_provider() if self._devices_provider else default_devices(self.settings)
         current = DeviceChoice(self.settings.input_device, self.settings.output_device)
         probe = self._mic_probe or (None if self._devices_provider else default_mic_probe())
         self.push_screen(DevicesScreen(self.texts, devices, current, probe), self._devices_done)

@@ -27,7 +27,22 @@ def default_config_saver() -> ConfigSaver:
     return save_config
 
 
-def default_devices() -> list[DeviceEntry]:
+def default_devices(settings: Settings | None = None) -> list[DeviceEntry]:
+    """The devices a call on `settings` would use: the native module's list when calls go to it
+    (`uses_native`) and it starts, else PortAudio's; [] when there is none (the screen says so)."""
+    if settings is not None:
+        from wespoke_tui.audio.engine import uses_native
+
+        if uses_native(settings):
+            from wespoke_tui.audio.native import NativeUnusable, module_devices
+
+            try:
+                mics, speakers = module_devices()
+            except NativeUnusable:
+                pass  # the call falls back to the Python path: its list is the one that counts
+            else:
+                return ([DeviceEntry(d.name, True, False, "", d.index, True) for d in mics]
+                        + [DeviceEntry(d.name, False, True, "", d.index, True) for d in speakers])
     try:
         from wespoke_tui.audio.devices import list_devices
 
