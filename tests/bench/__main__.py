@@ -8,7 +8,7 @@ and py-spy (scripts/setup-bench.sh). A full run takes about 30 minutes (`--healt
 the longest part); `--quick` is a short run for development (about 6 minutes).
 
 Phases, in the order they run: setup, roundtrip, profile (before cost: the cost phase's
-explanations quote the profiles), cost, health, startup.
+explanations quote the profiles), cost, health, startup, echo.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.bench import phases_cost, phases_health, phases_profile, phases_roundtrip, phases_setup
+from tests.bench import phases_cost, phases_echo, phases_health, phases_profile, phases_roundtrip, phases_setup
 from tests.bench.bench import Bench
 from tests.bench.report import Report
 from tests.bench.stack import REPO, BenchStack
@@ -30,6 +30,7 @@ PHASES: dict[str, Callable[[Bench], None]] = {
     "cost": phases_cost.run,
     "health": phases_health.health,
     "startup": phases_health.start_up,
+    "echo": phases_echo.run,
 }
 
 

@@ -3,8 +3,10 @@
 It drives `CallSession` on the sound-device engine exactly as `wespoke-tui call --no-tui`
 does, and prints the same JSON milestones as `tests/bench/baseline.py` (`call`, `connected`,
 `first_frame`, `ended`, CLOCK_MONOTONIC seconds), plus one `health` line per `AudioHealth`
-event, so the two are measured the same way:
+event, so the two are measured the same way; `published` when the microphone's track is (on the
+native engine no Python hands frames over: the module sends them once the track is published):
     WESPOKE_API_KEY=KEY python -m tests.bench.app_call --api-url URL --assistant-id ID [--duration S]
+        [--audio-engine native|python] [--no-aec] [--no-ns] [--no-agc]
 """
 
 from __future__ import annotations
@@ -46,16 +48,26 @@ def instrument_first_frame() -> None:
             mark("first_frame")
 
     rtc.AudioSource.capture_frame = capture_and_mark  # type: ignore[method-assign]
+    publish = rtc.LocalParticipant.publish_track
+
+    async def publish_and_mark(self: rtc.LocalParticipant, track: Any, *args: Any, **kwargs: Any) -> Any:
+        publication = await publish(self, track, *args, **kwargs)
+        if isinstance(track, rtc.LocalAudioTrack):
+            mark("published")
+        return publication
+
+    rtc.LocalParticipant.publish_track = publish_and_mark  # type: ignore[method-assign]
 
 
 async def run_call(args: argparse.Namespace) -> int:
-    from wespoke_tui.audio.engine import SoundDeviceBackend
+    from wespoke_tui.audio.engine import device_backend
     from wespoke_tui.session import CallSession
 
     settings = Settings(
-        api_key=args.api_key, assistant_id=args.assistant_id, api_url=args.api_url, aec=not args.no_aec, lang="en"
+        api_key=args.api_key, assistant_id=args.assistant_id, api_url=args.api_url, aec=not args.no_aec,
+        noise_suppression=not args.no_ns, auto_gain=not args.no_agc, lang="en", audio_engine=args.audio_engine,
     )
-    session = CallSession(settings, lambda: SoundDeviceBackend(settings))
+    session = CallSession(settings, lambda: device_backend(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -98,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assistant-id", required=True)
     parser.add_argument("--duration", type=float, default=None)
     parser.add_argument("--no-aec", action="store_true")
+    parser.add_argument("--no-ns", action="store_true")
+    parser.add_argument("--no-agc", action="store_true")
+    parser.add_argument("--audio-engine", choices=("native", "python"), default="python")
     args = parser.parse_args(argv)
     if not args.api_key:
         parser.error("--api-key or WESPOKE_API_KEY is required")

@@ -192,6 +192,15 @@ def underruns(count: int, seconds: float) -> str:
     )
 
 
+def glitches(count: int, seconds: float, where: str) -> str:
+    return (
+        f"{count} glitch(es) heard in {seconds / 60:.1f} min ({where}): the tone dipped at the speaker. "
+        "The recording cannot say which buffer ran dry (the assistant's own pacing with asyncio.sleep "
+        "on a shared machine, the network jitter buffer, or the device); the Python engine's counters "
+        "beside it say whether its playback buffer did."
+    )
+
+
 HELP = (
     "`--help` is printed before any heavy import; what remains is the interpreter's start and the "
     "console script's own imports, so a slower machine, not the app, is the likely cause."

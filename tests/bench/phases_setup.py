@@ -13,6 +13,7 @@ from tests.bench.stack import app_session, baseline, tui_pilot
 from tests.bench.stats import Sample, ratio
 
 BENCHMARK = "1. Call setup"
+NATIVE = ("headless", "TUI")  # the subjects on the native engine
 IN_CALL_S = 2.0  # each call stays up this long once set up: time for its first frame, even under load
 
 
@@ -28,8 +29,10 @@ def run(bench: Bench) -> None:
     stack, runs = bench.stack, bench.args.runs
     subjects: dict[str, Callable[[], Marked]] = {
         "baseline": lambda: baseline(stack, IN_CALL_S),
-        "headless": lambda: app_session(stack, IN_CALL_S),
-        "TUI": lambda: tui_pilot(stack, IN_CALL_S),
+        "headless": lambda: app_session(stack, IN_CALL_S, engine="native"),
+        "headless-python": lambda: app_session(stack, IN_CALL_S),
+        "TUI": lambda: tui_pilot(stack, IN_CALL_S, engine="native"),
+        "TUI-python": lambda: tui_pilot(stack, IN_CALL_S),
         "browser": lambda: start_browser(stack, IN_CALL_S),
     }
     times: dict[str, list[float]] = {name: [] for name in subjects}
@@ -39,7 +42,8 @@ def run(bench: Bench) -> None:
             for name, start in subjects.items():  # interleaved, so drifting load hits all alike
                 call = start()
                 try:
-                    first_frame = call.wait_mark("first_frame", 60)
+                    # On the native engine the module sends the frames once the track is published.
+                    first_frame = call.wait_mark("published" if name in NATIVE else "first_frame", 60)
                     began = call.wait_mark("call")
                     connected = call.wait_mark("connected")
                 finally:
@@ -50,7 +54,7 @@ def run(bench: Bench) -> None:
         stack.assistants_on(True)
     samples = {name: Sample.of(values, "ms") for name, values in times.items()}
     browser = samples["browser"]
-    for name in ("headless", "TUI"):
+    for name in ("headless", "TUI", "headless-python", "TUI-python"):
         app = samples[name]
         r = ratio(app, browser)
         bench.report.add(Row(
@@ -67,12 +71,14 @@ def run(bench: Bench) -> None:
         "Each subject is a fresh process on the rig's sound devices; the clock starts at the call "
         "action (just before the token request; for the TUI, when Pilot presses `c`) and stops when "
         "the room is connected and the first microphone frame has been handed to the published "
-        "track's `AudioSource` (both read from CLOCK_MONOTONIC inside the process). Headless is "
-        "`CallSession` on `SoundDeviceBackend` as `wespoke-tui call --no-tui` runs it "
-        "(tests/bench/app_call.py); TUI is the Textual app under Pilot (tests/bench/tui_call.py). "
+        "track's `AudioSource` (the Python engine) or the microphone's track is published (the "
+        "native engine, whose module sends its frames itself), read from CLOCK_MONOTONIC inside "
+        "the process. Headless is `CallSession` on the engine as `wespoke-tui call --no-tui` runs "
+        "it (tests/bench/app_call.py); TUI is the Textual app under Pilot (tests/bench/tui_call.py). "
         "The browser's clock is the page's: from just before its token request to `room.connect()` "
         "resolved and `setMicrophoneEnabled()` resolved (the track published), whichever is later; "
         "Chromium's own start and the page load are before the clock starts. "
-        f"{runs} runs each, interleaved (baseline, headless, TUI, browser); no test assistant joins "
+        f"{runs} runs each, interleaved (baseline, headless, headless-python, TUI, TUI-python, browser); "
+        "no test assistant joins "
         "these calls."
     ))

@@ -211,12 +211,17 @@ def baseline(stack: BenchStack, duration: float | None, *, aec: bool = True) -> 
     return MarkedProcess(argv, stack.env())
 
 
-def app_session(stack: BenchStack, duration: float | None, *, aec: bool = True) -> MarkedProcess:
-    argv = [sys.executable, "-m", "tests.bench.app_call", *stack.call_args()]
+def app_session(stack: BenchStack, duration: float | None, *, aec: bool = True, engine: str = "python",
+                processing: bool = True) -> MarkedProcess:
+    """`CallSession` as `call --no-tui` runs it, on `engine`; `processing=False`: no noise
+    suppression or gain control (the echo canceller alone)."""
+    argv = [sys.executable, "-m", "tests.bench.app_call", *stack.call_args(), "--audio-engine", engine]
     if duration is not None:
         argv += ["--duration", str(duration)]
     if not aec:
         argv.append("--no-aec")
+    if not processing:
+        argv += ["--no-ns", "--no-agc"]
     return MarkedProcess(argv, stack.env())
 
 
@@ -278,6 +283,7 @@ class Tui(TmuxPane):
         self.close_terminal()
 
 
-def tui_pilot(stack: BenchStack, duration: float = 0.5) -> MarkedProcess:
-    argv = [sys.executable, "-m", "tests.bench.tui_call", *stack.call_args(), "--duration", str(duration)]
+def tui_pilot(stack: BenchStack, duration: float = 0.5, *, engine: str = "python") -> MarkedProcess:
+    argv = [sys.executable, "-m", "tests.bench.tui_call", *stack.call_args(), "--duration", str(duration),
+            "--audio-engine", engine]
     return MarkedProcess(argv, stack.env())

@@ -25,7 +25,8 @@ async def run(args: argparse.Namespace) -> int:
     from wespoke_tui.ui.app import build_app
 
     settings = Settings(
-        api_key=args.api_key, assistant_id=args.assistant_id, api_url=args.api_url, lang="en", mic_consent_given=True
+        api_key=args.api_key, assistant_id=args.assistant_id, api_url=args.api_url, lang="en", mic_consent_given=True,
+        audio_engine=args.audio_engine,
     )
     app = build_app(settings)
     async with app.run_test(size=(110, 32)) as pilot:
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=os.environ.get("WESPOKE_API_KEY"), help="default: $WESPOKE_API_KEY")
     parser.add_argument("--assistant-id", required=True)
     parser.add_argument("--duration", type=float, default=0.5)
+    parser.add_argument("--audio-engine", choices=("native", "python"), default="python")
     args = parser.parse_args(argv)
     if not args.api_key:
         parser.error("--api-key or WESPOKE_API_KEY is required")

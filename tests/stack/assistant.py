@@ -17,6 +17,7 @@ Control (stdin, one JSON object a line):
     {"cmd":"call_ending","reason":"...","message":"...","leave_after_s":null}
     {"cmd":"send","payload":{...}} | {"cmd":"send","raw":"..."}  (optional "topic")
     {"cmd":"tone","freq":440,"seconds":1.0,"dbfs":-12}
+    {"cmd":"play","path":"/x.wav"}                    a 48 kHz mono WAV (reports tone_start/done)
     {"cmd":"stop_audio"}                              drop whatever is still queued to play
     {"cmd":"quit"}
 
@@ -503,6 +504,11 @@ class Assistant:
             samples = tone(float(cmd.get("freq", 440)), float(cmd.get("seconds", 1.0)), float(cmd.get("dbfs", -12)))
             tag = f"tone-{time.monotonic()}"
             self.spawn(self.play_reported(samples, tag, cmd))
+        elif name == "play":
+            from tests.stack.pulse_rig import read_wav
+
+            samples, _ = read_wav(cmd["path"])
+            self.spawn(self.play_reported(samples, f"play-{time.monotonic()}", cmd))
         elif name == "stop_audio":
             self.stop_audio()
             report("audio_stopped")
