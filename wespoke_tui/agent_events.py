@@ -1,4 +1,4 @@
-"""The assistant's data messages (wespoke-api.md, "In the room") as typed call events.
+"""The assistant's data messages (docs/api-contract.md, "Data messages") as typed call events.
 
 `parse_data_message(payload, topic, assembler)` turns one data-channel packet into events; it
 never raises, whatever the bytes: malformed JSON and unknown types are logged and give [].

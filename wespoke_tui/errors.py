@@ -1,7 +1,7 @@
 """One error type for everything that can go wrong in a call, with user messages in tr and en.
 
-The status → code table and the Turkish wording follow the Wespoke embed examples (the seed);
-402 and 429 come from the Wespoke web SDK.
+The status → code table, the client-side codes and where each wording comes from are in
+docs/api-contract.md, "Errors" ("Status codes", "Client-side codes").
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 DEFAULT_API_URL = "https://api.wespoke.ai"
-# WebRTC's NetEQ absorbs the network; this covers frame phase and scheduling. 30 ms played 20 ms
-# sooner on a quiet rig (4 calls each, no more underruns), but with both cores busy the engine's
-# 60 s and underflow tests then saw underruns that no late feed or device stall explained.
+# WebRTC's NetEQ absorbs the network; this covers frame phase and scheduling. A smaller default
+# plays sooner on a quiet machine but underruns on a busy one (what 30 ms did: see
+# BENCHMARKS.md, "Figures that were in module docstrings").
 DEFAULT_JITTER_MS = 40
 KEY_PREFIXES = ("pk_live_", "pk_test_")
 

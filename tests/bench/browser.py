@@ -294,7 +294,7 @@ def start_browser(stack: BenchStack, duration: float | None = None, *, aec: bool
     """A browser call on `stack`: it ends after `duration` s (`finish()`), or at `stop()` if None.
 
     `aec` False turns the page's echo cancellation, noise suppression and auto gain off (the
-    seed has them on), for the benchmark's AEC-off rows.
+    product brief's call has them on: docs/api-contract.md, "Joining"), for the benchmark's AEC-off rows.
     """
     return BrowserCall(stack, duration, aec=aec)
 

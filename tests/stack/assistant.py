@@ -60,7 +60,7 @@ SPEAKING_HANG_S = 0.3
 ECHO_MAX_FRAMES = 10  # echo backlog cap: older frames are dropped, so the echo never lags > 100 ms
 OUTPUT_QUEUE_MS = 100
 
-# The script of data messages sent once after the greeting (see wespoke-api.md "In the room").
+# The script of data messages sent once after the greeting (docs/api-contract.md, "Data messages").
 STREAM_ID = "msg-stream-1"
 STREAM_CHUNKS = ("Merhaba, ", "size nasıl ", "yardımcı olabilirim?")
 STREAM_FULL_TEXT = "".join(STREAM_CHUNKS)

@@ -1,6 +1,6 @@
 """A private PulseAudio server with null sinks: real, real-time sound devices without a sound card.
 
-Layout (see DESIGN.md, "Audio devices"):
+Layout (where the rig fits among the test parts: README.md, "Tests"):
 - sink `micfeed` (48 kHz): tests play WAVs into it; its monitor, remapped as source `mic`, is the
   default microphone;
 - sink `speaker` (48 kHz): the default output; tests record `speaker.monitor`;

@@ -16,20 +16,21 @@ class DeviceClock:
 
     PortAudio gives each callback the ADC time of its block, but through PulseAudio's ALSA plugin
     that is the server's interpolated latency, which wanders by tens of milliseconds over a
-    stream's first seconds (on the test rig: 0 to 50 ms and back over 8 s, while the blocks came
-    every 20 ms to within a millisecond and the speaker's DAC times held steady). Timestamps
-    taken from it put the caller's side of a recording up to 35 ms off, in 10 ms steps.
+    stream's first seconds while the blocks themselves come steadily, and timestamps taken from
+    it put the caller's side of a recording off by as much (the rig's figures: see
+    BENCHMARKS.md).
 
     A block's samples follow the previous block's on the device's clock, so a stream has one
     anchor, when its sample 0 entered the microphone: the earliest of what the first callbacks' ADC
     times say (`SETTLE_S`), each taken against our clock when the callback ran. A callback can run
     late (waiting for the GIL or the scheduler on a busy machine), never early, and a late one
-    says sample 0 came later than it did: under two CPU hogs the median of them put the caller's
-    side of a recording 54 ms late. It moves only as the device's clock drifts against ours, which shows
-    in when the callbacks come relative to the samples before them (the earliest of the last
-    `WINDOW_S`: a callback can be late, never early), followed no faster than a clock drifts
-    (`MAX_DRIFT`): the callbacks also come a period later for seconds at a time when the server
-    buffers more, which moves no sample. An overflow (input lost) starts over."""
+    says sample 0 came later than it did: on a loaded machine the median of them put the caller's
+    side of a recording late (by how much: see BENCHMARKS.md). The anchor moves only as the
+    device's clock drifts against ours, which shows in when the callbacks come relative to the
+    samples before them (the earliest of the last `WINDOW_S`: a callback can be late, never
+    early), followed no faster than a clock drifts (`MAX_DRIFT`): the callbacks also come a
+    period later for seconds at a time when the server buffers more, which moves no sample. An
+    overflow (input lost) starts over."""
 
     SETTLE_S = 0.1
     WINDOW_S = 2.0
@@ -38,8 +39,9 @@ class DeviceClock:
     def __init__(self, rate: int, *, warmup_s: float = 0.0) -> None:
         """`warmup_s`: how long after the stream starts its timestamps are not yet to be trusted
         (a speaker's: PortAudio reports 0 latency for the first callbacks, which come in a burst
-        to fill the device's buffer, then 6, 16, 26 ms as it fills; 30 ms after ~60 ms on the
-        rig). Until then a block is stamped by its own timestamp, and nothing is anchored on it."""
+        to fill the device's buffer, then a growing latency as it fills, until it settles; the
+        rig's figures: see BENCHMARKS.md). Until then a block is stamped by its own timestamp,
+        and nothing is anchored on it."""
         self.rate = rate
         self.warmup_s = warmup_s
         self._reset()

@@ -110,7 +110,7 @@ class LevelMeter:
 
 METER_HZ = 10.0
 """How often the levels reach the screen, at most. Each repaint of the two meters costs Textual
-about 3 ms of a core (its compositor and the terminal write, whatever the widget draws), so the
+milliseconds of a core (its compositor and the terminal write, whatever the widget draws), so the
 rate is the lowest that still moves smoothly to the eye (the native path's statistics and tap
 come 10 times a second anyway); BENCHMARKS.md has what each rate costs."""
 

@@ -33,11 +33,11 @@ On a busy machine the callback thread can be scheduled too late for it: PortAudi
 **output underflow** (counted as `device_underflows`), and the speaker has a gap. Two within
 `UNDERFLOW_RECUR_S` are proof that this machine needs a deeper device buffer, so the stream is
 reopened with `LATENCY_STEP_S` more latency (up to `MAX_OUTPUT_LATENCY_S`). A step, not a
-doubling: doubling took the device from 20 to 90 ms (150 ms in the TUI), all of it added to the
-round trip for the rest of the call. An underflow with no other in the `UNDERFLOW_RECUR_S`
-before it is forgiven (counted, no raise): one late callback is a one-off (a process starting,
-the room connecting), and on the rig such a one-off, in 4 of 15 calls, raised the latency for
-the rest of the call (mouth-to-ear 410-500 ms against 340-380). A reopen loses what the old
+doubling: whatever the device's latency grows by adds to the round trip for the rest of the call. An
+underflow with no other in the `UNDERFLOW_RECUR_S` before it is forgiven (counted, no raise):
+one late callback is a one-off (a process starting, the room connecting), and raising the
+latency for it would cost the rest of the call. What doubling and raising on one-offs did on the
+rig: see BENCHMARKS.md, "Figures that were in module docstrings". A reopen loses what the old
 stream still held, so it waits for a quiet moment: nothing loud handed to the device for longer
 than its latency by a callback that is running (one held up hands nothing, loud or quiet), or,
 failing that within `LATENCY_RAISE_DEADLINE_S`, does it anyway. The reopen runs on a worker

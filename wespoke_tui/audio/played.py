@@ -4,7 +4,8 @@ recording as heard, not as written.
 A frame handed to the playback is heard later by however much the jitter buffer and the device
 hold then, and on a busy machine by more: an underflow (the callback came too late) puts a gap of
 silence into the speaker that no writer sees, and a trim skips audio it wrote. Stamping frames
-when they are written moved the assistant's side of a recording by up to 49 ms under load. So the
+when they are written moves the assistant's side of a recording under load (by how much: see
+BENCHMARKS.md). So the
 playback callback hands each block it gave the device (fades, trims and silence included) to a
 `PlayedTap`, stamped on the stream's own clock (`DeviceClock`), and the session drains it.
 
@@ -22,7 +23,7 @@ from wespoke_tui.audio.base import SAMPLE_RATE
 from wespoke_tui.audio.clock import DeviceClock
 
 KEEP_S = 2.0  # undrained blocks beyond this are dropped (oldest first)
-WARMUP_S = 0.15  # a new stream's timestamps settle within ~60 ms on the rig (`DeviceClock`)
+WARMUP_S = 0.15  # past the time a new stream's timestamps take to settle (`DeviceClock`; BENCHMARKS.md)
 
 
 class PlayedTap:

@@ -4,8 +4,8 @@ The SDK's APM is used as is. What this wrapper adds:
 - the far end (what the speaker plays) is queued by the playback callback and goes into the APM
   from the capture callback, right before the microphone's frames, all as exact 10 ms frames.
   Every APM call is an FFI request, and on this kind of machine (a VM whose CPUs sleep between
-  callbacks) one made from a thread that just woke costs 150-300 µs of CPU against 20 µs right
-  after another call; so the APM is called from one thread, its calls back to back;
+  callbacks) one made from a thread that just woke costs many times one made right after
+  another call (see BENCHMARKS.md); so the APM is called from one thread, its calls back to back;
 - the stream delay is the measured one: the output latency (PortAudio's outputBufferDacTime
   minus currentTime, reported by playback) plus the capture-to-processing time of each frame
   (ADC time to the moment `process_capture` runs, including our own queue), minus the time the

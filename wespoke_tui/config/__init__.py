@@ -1,19 +1,7 @@
-"""Settings from flags > environment (`WESPOKE_*`) > TOML config file > defaults.
+"""Settings from flags, `WESPOKE_*`, the config file, defaults: see README.md, "How the code is laid out"."""
 
-`load_settings(argv, env)` returns (command, Settings, HeadlessOptions) or raises
-`ConfigError(option, message)`; `save_config` merges keys into the config file. The modules:
-
-- `options.py`: the option table (flag, env variable, config-file type, help of each setting)
-- `argv.py`: the argparse parser, its subcommands and the flags given before/after them
-- `commands.py`: the commands, what `call`/`chat --no-tui` and `test` take, their checks
-- `file.py`: the config file: where it is, reading it checked, writing it back
-- `validation.py`: `ConfigError` and the value checks with their messages
-- `precedence.py`: `load_settings`: each option from the highest source that sets it
-
-Only standard-library modules are imported here: `wespoke-tui --help` must stay fast.
-This module re-exports the names the rest of the code imports from `wespoke_tui.config`.
-"""
-
+# Only standard-library modules are imported here (`wespoke-tui --help` must stay fast); this module
+# re-exports the names the rest of the code imports from `wespoke_tui.config`.
 from wespoke_tui.config.commands import CMD_DEVICES, CMD_HEADLESS, CMD_TEST, CMD_TUI, HeadlessOptions
 from wespoke_tui.config.file import default_config_path, save_config
 from wespoke_tui.config.options import JITTER_DEFAULT_MS, PROG

@@ -1,15 +1,4 @@
-"""The conversation controllers, side by side, and the one factory that picks among them.
-
-    voice  `wespoke_tui.session.CallSession`    a LiveKit call of the Wespoke API
-    demo   `wespoke_tui.demo.DemoController`    the offline echo call (sound devices, no network)
-    chat   `controllers.chat.ChatController`     a text chat: over the API's SSE chat endpoints,
-                                                 or offline with the demo (`controllers.offline_chat`)
-
-Each implements `wespoke_tui.events.CallController` and says what it carries in `capabilities`;
-`controllers.core.ControllerCore` is the plumbing they share (state, event stream, tasks). The
-TUI and the headless runner both call `make_controller`, so a new controller is one module here
-and one branch below.
-"""
+"""The conversation controllers and `make_controller`: see README.md, "How the code is laid out"."""
 
 from __future__ import annotations
 

@@ -272,7 +272,7 @@ class CallSession:
         return self._recorder.start(call.token.call_id or "call", call.token.assistant.name)
 
     async def delete_record(self) -> bool:
-        """`DELETE /api/v1/calls/{id}` for the last call, in the order the seed requires.
+        """`DELETE /api/v1/calls/{id}` of the last call, in the order docs/api-contract.md gives ("REST calls").
 
         Only once the call is over (its room left: a delete never ends a live call) and after its
         `/end` had its answer, so the backend closes the call before it forgets it.

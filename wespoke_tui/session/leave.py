@@ -17,9 +17,9 @@ from livekit import rtc
 from wespoke_tui.session.parts import CallParts
 
 # How long after the microphone's publish a hang-up still waits for the server to finish
-# answering it (`let_publish_settle`); past that the Leave goes at once. Measured on loopback:
-# the answer comes 15-260 ms after `publish_track` returns, the participant updates up to 30 ms
-# after the answer.
+# answering it (`let_publish_settle`); past that the Leave goes at once. The bounds cover, with room
+# to spare, how late the answer and the participant updates after it came on loopback (see
+# BENCHMARKS.md, "Figures that were in module docstrings").
 PUBLISH_SETTLE_S = 0.5
 PUBLISH_ANSWER_POLL_S = 0.005
 PUBLISH_UPDATES_AFTER_ANSWER_S = 0.04
@@ -33,9 +33,9 @@ async def let_join_settle(call: CallParts, room: rtc.Room) -> None:
     That is the token refresh it sends first thing after the join and its answer to the
     publisher connection's offer (the data channels); both usually come before
     `Room.connect` returns. When the server was slow (loaded, or just resumed), they come
-    after, and a Leave sent before them hits the race `let_publish_settle` describes: 4 % of
-    hang-ups during a connect held by a frozen server left the participant in the room for
-    21 s. The answer shows as the publisher's DTLS transport connected in the stats.
+    after, and a Leave sent before them hits the race `let_publish_settle` describes (how often,
+    and for how long the participant then stayed: see BENCHMARKS.md). The answer shows as the
+    publisher's DTLS transport connected in the stats.
     """
     if call.connected_at is None:
         return
@@ -65,8 +65,9 @@ async def let_publish_settle(call: CallParts, published_at: float | None) -> Non
     sends two participant updates with that answer. The SDK closes the signal socket right
     after the Leave, and when the server writes to it then, its writer fails and closes the
     socket before its reader took the Leave (livekit-server `RTCService.ServeHTTP`): the
-    participant stays in the room until the room closes, for 1-3 % of the hang-ups in that
-    window. The answer shows as the sender's first outbound-rtp stats; the updates do not show
+    participant stays in the room until the room closes, for some of the hang-ups in that
+    window (how many: see BENCHMARKS.md). The answer shows as the sender's first outbound-rtp
+    stats; the updates do not show
     through the SDK, hence the short wait after the answer.
     """
     if call.mic_track is None or published_at is None:

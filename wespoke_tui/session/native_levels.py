@@ -4,10 +4,9 @@ from the room's statistics of the published source, `POLL_S` apart (the meter's 
 `audio_level` is the meter and the caller's side of the turn timing. Digital silence
 (MICROPHONE_SILENT, as on the Python path) has to be read from the module's processed audio:
 from exact zeros at the microphone its processing puts out a level of 0 or 1/32767 in turn, so
-energy that never grows missed a silent microphone in 2 of 6 runs on the rig; and a real floor
-can come out at one LSB too while the gain control starts (the rig's −88 dBFS 50 Hz floor: at
-or below one LSB for a call's first 0.8 s, longer on a loaded machine, then −80 to −86 dB), so
-"no louder than one LSB" alone said a working microphone was silent. `ProcessedSilence`: a run
+"energy that never grows" misses silent microphones; and a real floor can come out at one LSB
+too while the gain control starts, so "no louder than one LSB" alone calls a working microphone
+silent (what the rig showed of both: see BENCHMARKS.md). `ProcessedSilence`: a run
 of polls no louder than one LSB (`SILENT_POWER`) counts once a poll in it had no energy at all,
 which only exact zeros at the microphone gave.
 

@@ -23,15 +23,14 @@ log = logging.getLogger(__name__)
 MIC_TRACK_NAME = "microphone"
 # The AudioSource queue holds one 20 ms frame: the SDK's 10 ms timer drains it, and capture_frame
 # waits until no more than this is queued, so a late loop wake-up leaves at most 20 ms standing
-# (at 50 ms, the SDK let twice that build up). Measured interleaved on the rig
-# (tests.bench.ab, 4 headless calls each): no queue, which takes exactly 10 ms frames, played
-# 23 ms sooner (359 against 382 ms) but cost 29.3 % of a core against 24.9 %: two FFI round
-# trips per 20 ms instead of one (about 325 µs of CPU each, timed alone).
+# (a longer queue lets more build up). No queue, which takes exactly 10 ms frames, plays a little
+# sooner but costs two FFI round trips per 20 ms instead of one; the figures of both and of the
+# 50 ms queue: see BENCHMARKS.md, "Figures that were in module docstrings".
 SOURCE_QUEUE_MS = 20
 # The assistant's audio in 20 ms frames, the Opus packet size: half the FFI events, frame
-# objects and loop wake-ups of 10 ms frames. Measured interleaved on the rig (tests.bench, 3 calls
-# each): 21.6 % of a core against 25.9 % at the median, mouth-to-ear unchanged in calls without a
-# device underflow (370-380 ms against 376-393 ms). The jitter buffer covers the 20 ms phase.
+# objects and loop wake-ups of 10 ms frames, for less CPU and no later sound than 10 ms frames
+# (see BENCHMARKS.md, "Figures that were in module docstrings"). The jitter buffer covers the
+# 20 ms phase.
 STREAM_FRAME_MS = 20
 # Remote audio frames buffered per track before the oldest are dropped (10 × 20 ms).
 STREAM_CAPACITY_FRAMES = 10

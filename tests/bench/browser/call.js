@@ -49,7 +49,8 @@ async function syncClock() {
   return best.rttMs / 2;
 }
 
-// The seed's basic call: token, Room with the three audio processing options, connect, microphone.
+// The basic call of the product brief's examples (docs/api-contract.md, "The room"): token, Room
+// with the three audio processing options, connect, microphone.
 async function startCall(config) {
   mark('call');
   const response = await fetch(`${config.apiUrl}/api/v1/embed/token`, {
@@ -86,7 +87,7 @@ async function startCall(config) {
   room.on(RoomEvent.SignalConnected, () => mark('signal_connected'));
 
   // No STUN servers: the local livekit-server hands out public ones by default, and this page keeps
-  // to loopback (its candidates are all on 127.0.0.1 anyway). The seed's call passes no options.
+  // to loopback (its candidates are all on 127.0.0.1 anyway). The brief's call passes no options.
   await room.connect(data.url, data.token, { rtcConfig: { iceServers: [] } });
   mark('connected');
   // The Wespoke SDK names its microphone track `microphone` (the echo assistant echoes only that).
