@@ -29,23 +29,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from wespoke_tui.events import BargeIn, CallEnding, CallEvent, MetricsEvent, ToolEvent, TranscriptItem
+from wespoke_tui.events import BargeIn, CallEnding, CallEvent, MetricsEvent, Role, ToolEvent, ToolPhase, TranscriptItem
 
 log = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 1 << 20  # a data packet bigger than this is not one of the contract's messages
 LATENCY_SECONDS_BELOW = 20.0
-TOOL_PHASES = {"tool_start": "start", "tool_complete": "complete", "tool_failed": "failed", "tool_delayed": "delayed"}
+# The message types of tool events → the phase each one tells; any other type is not a tool event.
+TOOL_PHASE_OF_TYPE = {
+    "tool_start": ToolPhase.START,
+    "tool_complete": ToolPhase.COMPLETE,
+    "tool_failed": ToolPhase.FAILED,
+    "tool_delayed": ToolPhase.DELAYED,
+}
+# A message's `role` (lowercased) → its Role; an unknown or missing one gets the message's default.
 ROLE_ALIASES = {
-    "user": "user",
-    "human": "user",
-    "assistant": "assistant",
-    "agent": "assistant",
-    "bot": "assistant",
-    "ai": "assistant",
-    "system": "system",
-    "tool": "tool",
-    "function": "tool",
+    "user": Role.USER,
+    "human": Role.USER,
+    "assistant": Role.ASSISTANT,
+    "agent": Role.ASSISTANT,
+    "bot": Role.ASSISTANT,
+    "ai": Role.ASSISTANT,
+    "system": Role.SYSTEM,
+    "tool": Role.TOOL,
+    "function": Role.TOOL,
 }
 _PREVIEW_CHARS = 80
 
@@ -77,7 +84,7 @@ def _bool(value: Any) -> bool:
     return value is True
 
 
-def _role(value: Any, default: str) -> str:
+def _role(value: Any, default: Role) -> Role:
     if isinstance(value, str):
         return ROLE_ALIASES.get(value.strip().lower(), default)
     return default
@@ -115,7 +122,7 @@ def _preview(payload: bytes) -> str:
 @dataclass(slots=True)
 class _Item:
     id: str
-    role: str
+    role: Role
     text: str
     final: bool
     timestamp: float | None
@@ -146,7 +153,7 @@ class TranscriptAssembler:
     def _put(
         self,
         item_id: str,
-        role: str,
+        role: Role,
         text: str,
         final: bool,
         timestamp: float | None,
@@ -186,7 +193,7 @@ class TranscriptAssembler:
         existing = self._items.get(item_id)
         if existing is not None and not existing.final and _bool(msg.get("isFirstChunk")):
             return self._put(item_id, existing.role, text, final, timestamp, merge="replace")
-        role = _role(msg.get("role"), "assistant")
+        role = _role(msg.get("role"), Role.ASSISTANT)
         if existing is not None:
             role = existing.role
         return self._put(item_id, role, text, final, timestamp, merge="chunk")
@@ -204,7 +211,7 @@ class TranscriptAssembler:
                 self._open_transcription = None
         return self._put(
             item_id,
-            _role(msg.get("role"), "user"),
+            _role(msg.get("role"), Role.USER),
             _text(msg.get("text")),
             final,
             timestamp_seconds(msg.get("timestamp")),
@@ -226,7 +233,7 @@ class TranscriptAssembler:
         the same `segment_id` replaces the text of the one item; the first stream's time stays.
         """
         item_id = segment_id or f"anon-seg-{next(self._anonymous)}"
-        role = "assistant" if participant_is_assistant else "user"
+        role = Role.ASSISTANT if participant_is_assistant else Role.USER
         text = text if isinstance(text, str) else ""
         return self._put(item_id, role, text, bool(final), timestamp, merge="replace")
 
@@ -239,7 +246,7 @@ class TranscriptAssembler:
             if not isinstance(msg, dict):
                 continue
             text = _text(msg.get("content"))
-            role = _role(msg.get("role"), "assistant")
+            role = _role(msg.get("role"), Role.ASSISTANT)
             raw_time = msg.get("timestamp", msg.get("createdAt"))
             item_id = _id(msg.get("id")) or _history_key(role, text, raw_time)
             existing = self._items.get(item_id)
@@ -256,7 +263,7 @@ def _merge_chunk(current: str, chunk: str) -> str:
     return current + chunk
 
 
-def _history_key(role: str, text: str, raw_time: Any) -> str:
+def _history_key(role: Role, text: str, raw_time: Any) -> str:
     """A stable id for a history message without one, so repeated polls do not duplicate it."""
     digest = hashlib.sha1(f"{role}\x00{text}\x00{raw_time!r}".encode("utf-8", "replace")).hexdigest()
     return f"hist-{digest[:16]}"
@@ -301,10 +308,10 @@ def _parse(payload: bytes, topic: str | None, assembler: TranscriptAssembler) ->
         return list(assembler.apply_message(msg))
     if kind == "transcription_stream":
         return list(assembler.apply_transcription_stream(msg))
-    if isinstance(kind, str) and kind in TOOL_PHASES:
+    if isinstance(kind, str) and kind in TOOL_PHASE_OF_TYPE:
         return [
             ToolEvent(
-                phase=TOOL_PHASES[kind],
+                phase=TOOL_PHASE_OF_TYPE[kind],
                 tool_name=_str(msg.get("toolName")) or "tool",
                 tool_type=_str(msg.get("toolType")),
                 details=msg.get("toolDetails"),

@@ -33,6 +33,7 @@ from wespoke_tui.events import (
     ErrorEvent,
     MicLevel,
     MuteChanged,
+    Role,
     TranscriptItem,
 )
 from wespoke_tui.i18n import Texts
@@ -152,8 +153,8 @@ class DemoController(ControllerCore):
         text = text.strip()
         if not text or self._state is not CallState.CONNECTED:
             return
-        self._line("user", text)
-        self._line("assistant", self._t("demo.you_wrote", text=text))
+        self._line(Role.USER, text)
+        self._line(Role.ASSISTANT, self._t("demo.you_wrote", text=text))
 
     async def set_recording(self, on: bool) -> bool:
         return not on  # the demo records nothing
@@ -172,7 +173,7 @@ class DemoController(ControllerCore):
 
     async def _converse(self, mic: AudioInput | None, speaker: AudioOutput) -> None:
         greeting = await asyncio.to_thread(read_wav_48k_mono, self._greeting)
-        self._line("assistant", self._t("demo.greeting"))
+        self._line(Role.ASSISTANT, self._t("demo.greeting"))
         self._speaking = True
         self._spawn(self._play(speaker, greeting))
         if mic is None:
@@ -195,10 +196,10 @@ class DemoController(ControllerCore):
             self._emit(ErrorEvent(error, fatal=False))
 
     async def _echo(self, speaker: AudioOutput, utterance: np.ndarray, speech_s: float) -> None:
-        self._line("user", self._t("demo.you_spoke", seconds=speech_s))
-        reply_id = self._line("assistant", self._t("demo.repeating"), final=False)
+        self._line(Role.USER, self._t("demo.you_spoke", seconds=speech_s))
+        reply_id = self._line(Role.ASSISTANT, self._t("demo.repeating"), final=False)
         await self._play(speaker, utterance)
-        self._emit(TranscriptItem(reply_id, "assistant", self._t("demo.repeated"), final=True, added=False))
+        self._emit(TranscriptItem(reply_id, Role.ASSISTANT, self._t("demo.repeated"), final=True, added=False))
 
     async def _play(self, speaker: AudioOutput, samples: np.ndarray) -> None:
         """Write `samples` in real time, metering them as the assistant's level."""
@@ -236,7 +237,7 @@ class DemoController(ControllerCore):
         if self._mic_limiter.ready(asyncio.get_running_loop().time()):
             self._emit(MicLevel(level.rms_dbfs, level.peak_dbfs, self._muted))
 
-    def _line(self, role: str, text: str, final: bool = True) -> str:
+    def _line(self, role: Role, text: str, final: bool = True) -> str:
         line_id = f"demo-line-{next(self._lines)}"
         self._emit(TranscriptItem(line_id, role, text, final=final, added=True))
         return line_id

@@ -47,6 +47,28 @@ class AgentState(enum.StrEnum):
     SPEAKING = "speaking"
 
 
+class Role(enum.StrEnum):
+    """Who said a transcript line; the parsers map what the wire says (`agent`, `human`, …) onto these."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+    TOOL = "tool"
+
+
+class ToolPhase(enum.StrEnum):
+    """Where one of the assistant's tool calls is, as the user is told (`tool.<phase>` texts).
+
+    Each wire names them its own way (`tool_start` in the room, `tool:started` in a chat); its
+    parser maps those onto these.
+    """
+
+    START = "start"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    DELAYED = "delayed"
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a controller's conversation carries: the UI shows meters and the mic only with audio."""
@@ -111,7 +133,7 @@ class TranscriptItem:
     """One message of the conversation; `added` the first time its id is seen, then `updated`."""
 
     id: str
-    role: str  # user | assistant | system | tool
+    role: Role
     text: str
     final: bool
     added: bool
@@ -120,7 +142,7 @@ class TranscriptItem:
 
 @dataclass(frozen=True, slots=True)
 class ToolEvent:
-    phase: str  # start | complete | failed | delayed
+    phase: ToolPhase
     tool_name: str
     tool_type: str | None = None
     details: Any = None

@@ -56,12 +56,10 @@ from wespoke_tui.events import (
 )
 from wespoke_tui.i18n import Texts, text
 from wespoke_tui.logs import redact
-from wespoke_tui.presenter import CallStatus, reduce, state_words
+from wespoke_tui.presenter import CallStatus, reduce, role_words, state_words, tool_words
 
 ASSISTANT_STATE_HOLD_S = 0.25
 METRICS_INTERVAL_S = 1.0
-ROLES = ("user", "assistant", "system", "tool")
-TOOL_PHASES = ("start", "complete", "failed", "delayed")
 CALL_OVER = (CallState.ENDING, CallState.ENDED, CallState.FAILED)
 _METRICS_FIELDS = tuple(
     name
@@ -171,47 +169,46 @@ class Reporter:
 
     def handle(self, event: Any) -> None:
         self._status = reduce(self._status, event, now=self._clock.time(), lang=self._lang)
-        if isinstance(event, StateChanged):
-            self._on_state(event)
-        elif isinstance(event, ReconnectAttempt):
-            self._say(text("state.reconnecting", self._lang, attempt=event.attempt, max=event.max_attempts))
-        elif isinstance(event, AgentStateChanged):
-            self._on_assistant_state(event.state)
-        elif isinstance(event, TranscriptItem):
-            self._on_transcript(event)
-        elif isinstance(event, ToolEvent):
-            name = " ".join(event.tool_name.split())
-            if event.phase in TOOL_PHASES:
-                self._say(text(f"tool.{event.phase}", self._lang, name=name))
-            self._record("tool", event.timestamp, phase=event.phase, tool_name=event.tool_name,
-                         tool_type=event.tool_type, details=event.details)
-        elif isinstance(event, KnowledgeUsed):
-            self._say(text("knowledge.used", self._lang, sources=_one_line(", ".join(event.sources))))
-            self._record("knowledge", event.timestamp, sources=list(event.sources))
-        elif isinstance(event, CallEnding):
-            self._say(text("call_ending.notice", self._lang))
-            self._record("call_ending", None, reason=event.reason, message=event.message)
-        elif isinstance(event, ErrorEvent):
-            message = _one_line(redact(event.error.user_message))
-            if not event.fatal:
-                self.nonfatal_errors += 1
-                print(message, file=self._errors, flush=True)
-            self._record("error", None, code=event.error.code, message=message, fatal=event.fatal)
-        elif isinstance(event, ErrorCleared):
-            key = f"notice.cleared.{event.code}"
-            if self._texts.has(key):
-                print(text(key, self._lang), file=self._errors, flush=True)
-            self._record("error_cleared", None, code=event.code)
-        elif isinstance(event, (MetricsEvent, AudioHealth, CallQuality)):
-            self._on_metrics(event)
-        elif isinstance(event, RecordingChanged):
-            if event.path is not None:
-                key = "headless.recording" if event.active else "headless.recording_saved"
-                self._say(text(key, self._lang, path=event.path))
-            self._record("recording", None, active=event.active, path=event.path)
-        elif isinstance(event, CallRecordDeleted):
-            self._say(text("headless.record_deleted", self._lang))
-            self._record("record_deleted", None, call_id=event.call_id)
+        match event:
+            case StateChanged():
+                self._on_state(event)
+            case ReconnectAttempt(attempt=attempt, max_attempts=max_attempts):
+                self._say(text("state.reconnecting", self._lang, attempt=attempt, max=max_attempts))
+            case AgentStateChanged(state=state):
+                self._on_assistant_state(state)
+            case TranscriptItem():
+                self._on_transcript(event)
+            case ToolEvent(phase=phase, tool_name=name):
+                self._say(tool_words(phase, _one_line(name), self._texts))
+                self._record("tool", event.timestamp, phase=phase, tool_name=name,
+                             tool_type=event.tool_type, details=event.details)
+            case KnowledgeUsed(sources=sources):
+                self._say(text("knowledge.used", self._lang, sources=_one_line(", ".join(sources))))
+                self._record("knowledge", event.timestamp, sources=list(sources))
+            case CallEnding(reason=reason, message=message):
+                self._say(text("call_ending.notice", self._lang))
+                self._record("call_ending", None, reason=reason, message=message)
+            case ErrorEvent(error=error, fatal=fatal):
+                message = _one_line(redact(error.user_message))
+                if not fatal:
+                    self.nonfatal_errors += 1
+                    print(message, file=self._errors, flush=True)
+                self._record("error", None, code=error.code, message=message, fatal=fatal)
+            case ErrorCleared(code=code):
+                key = f"notice.cleared.{code}"
+                if self._texts.has(key):
+                    print(text(key, self._lang), file=self._errors, flush=True)
+                self._record("error_cleared", None, code=code)
+            case MetricsEvent() | AudioHealth() | CallQuality():
+                self._on_metrics(event)
+            case RecordingChanged(active=active, path=path):
+                if path is not None:
+                    key = "headless.recording" if active else "headless.recording_saved"
+                    self._say(text(key, self._lang, path=path))
+                self._record("recording", None, active=active, path=path)
+            case CallRecordDeleted(call_id=call_id):
+                self._say(text("headless.record_deleted", self._lang))
+                self._record("record_deleted", None, call_id=call_id)
 
     def close(self) -> None:
         """The call is over: say the assistant's pending state. Metrics not yet due are dropped:
@@ -250,8 +247,7 @@ class Reporter:
         if not item.final or item.id in self._final_ids or not item.text.strip():
             return
         self._final_ids.add(item.id)
-        role = text(f"role.{item.role}", self._lang) if item.role in ROLES else item.role
-        self._say(f"{role}: {_one_line(item.text)}")
+        self._say(f"{role_words(item.role, self._texts)}: {_one_line(item.text)}")
         self._record("transcript", item.timestamp, id=item.id, role=item.role, text=item.text, final=item.final)
 
     def _on_metrics(self, event: MetricsEvent | AudioHealth | CallQuality) -> None:

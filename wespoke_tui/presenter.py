@@ -29,7 +29,9 @@ from wespoke_tui.events import (
     RateLimitInfo,
     ReconnectAttempt,
     RecordingChanged,
+    Role,
     StateChanged,
+    ToolPhase,
 )
 from wespoke_tui.i18n import Texts
 
@@ -149,6 +151,16 @@ def state_words(status: CallStatus, t: Texts) -> str:
     if status.chat and t.has(f"chat_state.{status.state.value}"):
         return t(f"chat_state.{status.state.value}")
     return t(f"state.{status.state.value}")
+
+
+def role_words(role: Role, t: Texts) -> str:
+    """Who said a transcript line, in words: "You", "Assistant"."""
+    return t(f"role.{role}")
+
+
+def tool_words(phase: ToolPhase, tool_name: str, t: Texts) -> str:
+    """A tool event in words: "tool running: lookup_order"."""
+    return t(f"tool.{phase}", name=tool_name)
 
 
 def _since(start: float | None, now: float) -> float | None:

@@ -43,7 +43,9 @@ from wespoke_tui.events import (
     CallState,
     ErrorEvent,
     KnowledgeUsed,
+    Role,
     ToolEvent,
+    ToolPhase,
     TranscriptItem,
 )
 from wespoke_tui.i18n import Texts
@@ -52,7 +54,8 @@ from wespoke_tui.settings import Settings
 log = logging.getLogger(__name__)
 
 TEARDOWN_TIMEOUT_S = 2.0
-TOOL_PHASES = {"started": "start", "completed": "complete", "failed": "failed"}
+# The phase a chat stream's tool event tells (`tool:started` → "started", wespoke_tui.api) → its ToolPhase.
+TOOL_PHASE_OF_CHAT_EVENT = {"started": ToolPhase.START, "completed": ToolPhase.COMPLETE, "failed": ToolPhase.FAILED}
 
 
 class ChatApi(Protocol):
@@ -119,7 +122,7 @@ class ChatController(ControllerCore):
         self._emit(CallStarted(chat.chat_id, None, chat.assistant.id, chat.assistant.name))
         self._set_state(CallState.CONNECTED)
         if chat.greeting_message:
-            self._emit(TranscriptItem(f"{chat.chat_id}-greeting", "assistant", chat.greeting_message,
+            self._emit(TranscriptItem(f"{chat.chat_id}-greeting", Role.ASSISTANT, chat.greeting_message,
                                       final=True, added=True, timestamp=time.time()))
 
     async def hang_up(self) -> None:
@@ -153,7 +156,7 @@ class ChatController(ControllerCore):
             if self._state is not CallState.CONNECTED or chat is None or self._api is None:
                 return
             n = next(self._ids)
-            self._emit(TranscriptItem(f"{chat.chat_id}-user-{n}", "user", text, final=True, added=True,
+            self._emit(TranscriptItem(f"{chat.chat_id}-user-{n}", Role.USER, text, final=True, added=True,
                                       timestamp=time.time()))
             reply = self._spawn(self._reply(self._api, chat.chat_id, text, f"{chat.chat_id}-reply-{n}"))
             await asyncio.wait({reply})  # a hang-up cancels the reply, not this caller
@@ -209,8 +212,12 @@ class ChatController(ControllerCore):
                 reply.text = message.content or reply.text
                 reply.completed = True
                 self._show(reply, final=True)
-            case ChatToolEvent(phase=phase, tool_name=name, tool_type=kind, details=details):
-                self._emit(ToolEvent(TOOL_PHASES.get(phase, phase), name or "tool", kind, details, time.time()))
+            case ChatToolEvent(phase=wire_phase, tool_name=name, tool_type=kind, details=details):
+                phase = TOOL_PHASE_OF_CHAT_EVENT.get(wire_phase)
+                if phase is not None:
+                    self._emit(ToolEvent(phase, name or "tool", kind, details, time.time()))
+                else:
+                    log.debug("chat stream: tool event of unknown phase %r ignored", wire_phase)
             case ChatKnowledgeUsed(sources=sources):
                 self._emit(KnowledgeUsed(tuple(_source_name(s) for s in sources), time.time()))
             case ChatStreamError(message=message, code=code):
@@ -222,7 +229,7 @@ class ChatController(ControllerCore):
                 reply.done = True
 
     def _show(self, reply: _Reply, *, final: bool) -> None:
-        self._emit(TranscriptItem(reply.id, "assistant", reply.text, final=final, added=not reply.shown,
+        self._emit(TranscriptItem(reply.id, Role.ASSISTANT, reply.text, final=final, added=not reply.shown,
                                   timestamp=reply.started))
         reply.shown = True
 

@@ -36,6 +36,7 @@ from wespoke_tui.events import (
     ErrorEvent,
     MetricsEvent,
     RecordingChanged,
+    Role,
     StateChanged,
     ToolEvent,
     TranscriptItem,
@@ -204,7 +205,7 @@ class CallWatcher:
             match event:
                 case AgentStateChanged(state=state):
                     self.agent_states.append((now, state))
-                case TranscriptItem(role="assistant", id=item_id, text=text):
+                case TranscriptItem(role=Role.ASSISTANT, id=item_id, text=text):
                     first = self.texts.get(item_id, (now, ""))[0]
                     self.texts[item_id] = (first, text)
                 case ToolEvent(tool_name=name):

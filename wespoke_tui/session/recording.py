@@ -38,6 +38,7 @@ from wespoke_tui.events import (
     TranscriptItem,
 )
 from wespoke_tui.i18n import Texts
+from wespoke_tui.presenter import role_words, tool_words
 from wespoke_tui.session.turns import TurnTimer
 
 
@@ -87,13 +88,11 @@ class CallRecording:
             if not event.final or event.id in self._final_ids or not event.text.strip():
                 return
             self._final_ids.add(event.id)
-            role = self._t(f"role.{event.role}") if self._t.has(f"role.{event.role}") else event.role
             self._line({"type": "transcript", "id": event.id, "role": event.role, "text": event.text},
-                       f"{role}: {event.text}", event.timestamp)
+                       f"{role_words(event.role, self._t)}: {event.text}", event.timestamp)
         elif isinstance(event, ToolEvent):
-            key = f"tool.{event.phase}" if self._t.has(f"tool.{event.phase}") else "tool.start"
             self._line({"type": "tool", "phase": event.phase, "tool_name": event.tool_name},
-                       f"· {self._t(key, name=event.tool_name)}", event.timestamp)
+                       f"· {tool_words(event.phase, event.tool_name, self._t)}", event.timestamp)
         elif isinstance(event, KnowledgeUsed):
             self._line({"type": "knowledge", "sources": list(event.sources)},
                        f"· {self._t('knowledge.used', sources=', '.join(event.sources))}", event.timestamp)

@@ -31,12 +31,13 @@ from wespoke_tui.events import (
     MicLevel,
     ReconnectAttempt,
     RecordingChanged,
+    Role,
     StateChanged,
     ToolEvent,
     TranscriptItem,
 )
 from wespoke_tui.i18n import Texts
-from wespoke_tui.presenter import CallStatus, is_new_error
+from wespoke_tui.presenter import CallStatus, is_new_error, role_words, tool_words
 from wespoke_tui.ui.screens.confirm_delete_record import ConfirmDeleteRecord
 from wespoke_tui.ui.screens.confirm_hang_up import ConfirmHangUp
 from wespoke_tui.ui.screens.mic_consent import MicConsent
@@ -47,8 +48,6 @@ from wespoke_tui.ui.widgets.quality_panel import QualityPanel
 from wespoke_tui.ui.widgets.status_bar import StatusBar
 from wespoke_tui.ui.widgets.transcript import Transcript
 from wespoke_tui.ui.widgets.volume_meter import MutedSpeechDetector, VolumeMeter
-
-TOOL_PHASES = ("start", "complete", "failed", "delayed")
 
 
 class CallScreen(Screen[None]):
@@ -151,8 +150,7 @@ class CallScreen(Screen[None]):
                 self.query_one(Transcript).upsert(event.id, event.role, self._speaker(event.role, status),
                                                   event.text, event.final)
             case ToolEvent(phase=phase, tool_name=name):
-                key = f"tool.{phase}" if phase in TOOL_PHASES else "tool.start"
-                self.query_one(Transcript).add_notice(t(key, name=name), "tool")
+                self.query_one(Transcript).add_notice(tool_words(phase, name, t), "tool")
             case KnowledgeUsed(sources=sources):
                 self.query_one(Transcript).add_notice(t("knowledge.used", sources=", ".join(sources)), "tool")
             case CallEnding(message=message):
@@ -207,10 +205,10 @@ class CallScreen(Screen[None]):
         if is_new_error(old, error):
             self.notify(status.error or error.user_message, severity="error", timeout=8)
 
-    def _speaker(self, role: str, status: CallStatus) -> str:
-        if role == "assistant" and status.assistant_name:
+    def _speaker(self, role: Role, status: CallStatus) -> str:
+        if role == Role.ASSISTANT and status.assistant_name:
             return status.assistant_name
-        return self.texts(f"role.{role}") if role in ("user", "assistant", "system", "tool") else role
+        return role_words(role, self.texts)
 
     # ----------------------------------------------------------------- intents (down)
 

@@ -6,6 +6,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from wespoke_tui.events import Role
+
 
 class TranscriptLine(Static):
     """One message; `-user`, `-assistant`, `-tool`, `-notice` classes style it in app.tcss."""
@@ -26,7 +28,7 @@ class Transcript(VerticalScroll, can_focus=False):
         for hint in self.query(".placeholder").results(Static):
             hint.update(text)
 
-    def upsert(self, message_id: str, role: str, speaker: str, text: str, final: bool) -> None:
+    def upsert(self, message_id: str, role: Role, speaker: str, text: str, final: bool) -> None:
         """Add the message, or rewrite its line if its id is already shown."""
         content = Text.assemble((f"{speaker}: ", "bold"), text, ("" if final else " …", "dim"))
         line = self._lines.get(message_id)
