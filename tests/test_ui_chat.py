@@ -61,7 +61,7 @@ async def test_a_chat_in_the_app_from_start_to_end_on_the_server(wespoke_server:
         assert "Test Assistant: You said: kargo?" in text and "You: kargo?" in text
         assert "State: Chat open" in text and "Chat: chat_" in text and "Mic:" not in text
         # m and d are not offered in a chat; the input keeps its text keys.
-        assert app.check_action("toggle_mute", ()) is False and app.check_action("devices", ()) is False
+        assert app.call_screen.check_action("toggle_mute", ()) is False and app.check_action("devices", ()) is False
         await pilot.press("escape", "h")
         assert isinstance(app.screen, ConfirmHangUp)
         assert "Are you sure you want to end the chat?" in screen_text(app)
@@ -116,7 +116,7 @@ async def test_t_switches_an_idle_app_between_voice_and_chat() -> None:
         assert "Start chat" in screen_text(app) and "Press c or Enter to start it" in screen_text(app)
         await pilot.press("escape", "c")
         await until(pilot, lambda: app.status.state is CallState.CONNECTED)
-        assert app.check_action("switch_mode", ()) is None  # not during a chat
+        assert app.call_screen.check_action("switch_mode", ()) is None  # not during a chat
         await pilot.press(*"hi", "enter")
         await until(pilot, lambda: replies_done(app, 2))
         assert "You wrote: hi" in screen_text(app)

@@ -163,7 +163,7 @@ async def test_x_after_the_call_asks_then_deletes_its_record_once() -> None:
         await pilot.press("y")
         await until(pilot, lambda: "The call's record was deleted" in toasts(app))
         assert controller.names() == ["start", "hang_up", "delete_record"]
-        assert app.check_action("delete_record", ()) is False  # gone: the key leaves the footer
+        assert app.call_screen.check_action("delete_record", ()) is False  # gone: the key leaves the footer
         await pilot.press("x")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmDeleteRecord)
@@ -171,7 +171,7 @@ async def test_x_after_the_call_asks_then_deletes_its_record_once() -> None:
         await until(pilot, lambda: app.status.state is CallState.CONNECTED)
         await pilot.press("h", "y")
         await until(pilot, lambda: app.status.state is CallState.ENDED)
-        assert app.check_action("delete_record", ()) is True
+        assert app.call_screen.check_action("delete_record", ()) is True
 
 
 async def test_delete_after_deletes_each_record_once_the_call_has_ended() -> None:
@@ -566,7 +566,7 @@ async def test_r_records_the_call_and_the_status_bar_says_so() -> None:
     controller = RecordingController()
     app = make_app(controller)
     async with app.run_test(size=(100, 32)) as pilot:
-        assert app.check_action("toggle_recording", ()) is False  # no call: nothing to record, not offered
+        assert app.call_screen.check_action("toggle_recording", ()) is False  # no call: nothing to record, not offered
         await pilot.press("r")
         assert ("set_recording", True) not in controller.calls
         await pilot.press("c")

@@ -1,8 +1,10 @@
 """The Textual app: one call (or text chat) at a time, driven by a `CallController`.
 
-The app owns the controller, the call's `CallStatus` (a reactive the presenter's `reduce`
-moves on with each event), the bindings, the dialogs it pushes, the config file and the exit.
-What is on screen, and the call intents, are the call screen's (ui/screens/call_screen.py).
+The app owns the data (the settings, the texts, the controller and the call's `CallStatus`, a
+reactive the presenter's `reduce` moves on with each event), the program's start and end, the
+app-wide keys (help, quit, Ctrl+C) and the dialogs of its own (setup, devices, quitting).
+What is on screen, the call's keys and their intents are the call screen's
+(ui/screens/call_screen.py), which reaches the app as a `CallHost` (ui/host.py).
 Signals and the way out follow the process's `ExitPolicy` (wespoke_tui.shutdown).
 Nothing here touches LiveKit, sounddevice or httpx.
 """
@@ -24,9 +26,9 @@ from textual.binding import Binding
 from textual.reactive import var
 
 from wespoke_tui.errors import CallError
-from wespoke_tui.events import CallController, CallEvent, CallState
+from wespoke_tui.events import CallController, CallEvent
 from wespoke_tui.i18n import Texts
-from wespoke_tui.presenter import CallStatus, reduce, tick, with_error
+from wespoke_tui.presenter import CallStatus, reduce, tick
 from wespoke_tui.presenter import record_deletable as status_record_deletable
 from wespoke_tui.settings import Settings
 from wespoke_tui.shutdown import EXIT_INTERRUPTED, ExitPolicy, exit_if_livekit_loaded, leave_after_call
@@ -59,15 +61,9 @@ class WespokeApp(App[int]):
     ENABLE_COMMAND_PALETTE = False
     AUTO_FOCUS = None  # keys go to the bindings; the message input is focused on purpose (Tab, click)
 
+    # The call's keys are the call screen's (listed first in the footer); d opens the devices
+    # dialog here, from the screen's bindings ("app.devices").
     BINDINGS = [
-        Binding("c,enter", "call", "Call", id="call"),
-        Binding("m", "toggle_mute", "Mute", id="mute"),
-        Binding("h", "hang_up", "Hang up", id="hang_up"),
-        Binding("d", "devices", "Devices", id="devices"),
-        Binding("x", "delete_record", "Delete record", id="delete_record"),
-        Binding("r", "toggle_recording", "Record", id="record"),
-        Binding("s", "toggle_quality", "Quality", id="quality"),
-        Binding("t", "switch_mode", "Chat/Voice", id="switch_mode"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+c", "interrupt", "Hang up and quit", id="interrupt", priority=True, show=False),
@@ -105,10 +101,13 @@ class WespokeApp(App[int]):
         self._cursor_blink = cursor_blink
         self.exit_policy = exit_policy or ExitPolicy()
         self._set_up = False  # the settings can make a call (else the first-run form comes first)
+        # Where the call screen starts (it reads these when it mounts); no watcher runs before then.
+        self.set_reactive(WespokeApp.chat_mode, settings.chat)
+        self.set_reactive(WespokeApp.status, CallStatus(chat=settings.chat))
         localize_bindings(self, settings.lang)
 
     def get_default_screen(self) -> CallScreen:
-        return CallScreen(self.texts, demo=self.settings.demo, cursor_blink=self._cursor_blink)
+        return CallScreen(self, cursor_blink=self._cursor_blink)
 
     @property
     def call_screen(self) -> CallScreen:
@@ -127,13 +126,8 @@ class WespokeApp(App[int]):
                                  self.settings.assistant_id, cursor_blink=self._cursor_blink)
             self.push_screen(screen, self._setup_done)
 
-    def call_screen_mounted(self) -> None:
-        """The call screen is up (it mounts after the app): show the start, open the call."""
-        self.call_screen.show_status(self.status)
-        self.call_screen.watch_muted_talking(False)
-        self.chat_mode = self.settings.chat
-        self.watch_chat_mode(self.chat_mode)
-        self.call_screen.watch_show_quality(False)
+    def call_screen_ready(self) -> None:
+        """The call screen is up and shows the state (it mounts after the app): open the call."""
         if self._set_up:
             self.open_controller()
 
@@ -150,7 +144,7 @@ class WespokeApp(App[int]):
         self.update_status(muted=self.controller.muted)
         self.consume_events(self.controller)
         if self.settings.call_on_start:
-            self.action_call()
+            self.call_screen.action_call()
 
     async def close_controller(self) -> None:
         """Hang up and release the controller, once, never waiting past SHUTDOWN_TIMEOUT_S."""
@@ -171,12 +165,6 @@ class WespokeApp(App[int]):
         self.status = reduce(old, event, now=self.clock(), lang=self.settings.lang)
         self.call_screen.show_event(event, old, self.status)
 
-    def show_error(self, error: CallError) -> None:
-        """An error that came as an exception, not as an event (a backstop)."""
-        old = self.status
-        self.status = with_error(old, error, self.settings.lang)
-        self.call_screen.toast_error(old, error, self.status)
-
     def update_status(self, **changes: Any) -> None:
         self.status = dataclasses.replace(self.status, **changes)
 
@@ -192,52 +180,20 @@ class WespokeApp(App[int]):
     def watch_status(self, old: CallStatus, status: CallStatus) -> None:
         self.call_screen.show_status(status)
         if old.state is not status.state:
-            self.refresh_bindings()  # what c and h do depends on the state (see check_action)
+            self.refresh_bindings()  # what c and h do depends on the state (CallScreen.check_action)
 
     def watch_chat_mode(self, chat: bool) -> None:
-        self.call_screen.show_chat_mode(chat)
+        self.call_screen.show_chat_mode(chat)  # also names c and h for a chat in the footer
         self.update_status(chat=chat)
-        localize_bindings(self, self.settings.lang, "chat" if chat else None)
-        self.refresh_bindings()
 
-    # ----------------------------------------------------------------- bindings
+    # ----------------------------------------------------------------- app-wide keys
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action != "interrupt" and len(self.screen_stack) > 1:
             return False  # a dialog or the setup form is up: only its own keys (and Ctrl+C)
-        state = self.status.state
-        if action in ("call", "switch_mode"):
-            return None if self.controller is None or state.in_call or state is CallState.ENDING else True
-        if action == "hang_up":
-            return True if state.in_call else None
-        if action == "delete_record":  # hidden, not dimmed: most of the time there is nothing to delete
-            return self.record_deletable()
-        if action in ("toggle_mute", "devices", "toggle_quality"):
+        if action == "devices":
             return not self.chat_mode  # a chat has no microphone or speaker
-        if action == "toggle_recording":  # hidden outside a voice call: there is nothing to record
-            return not self.chat_mode and (state is CallState.CONNECTED or self.status.recording)
         return True
-
-    def action_call(self) -> None:
-        self.call_screen.call()
-
-    def action_toggle_mute(self) -> None:
-        self.call_screen.toggle_mute()
-
-    def action_hang_up(self) -> None:
-        self.call_screen.ask_hang_up()
-
-    def action_delete_record(self) -> None:
-        self.call_screen.ask_delete_record()
-
-    def action_toggle_quality(self) -> None:
-        self.call_screen.toggle_quality()
-
-    def action_toggle_recording(self) -> None:
-        self.call_screen.toggle_recording()
-
-    def action_switch_mode(self) -> None:
-        self.call_screen.ask_switch_mode()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.texts))
