@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine for wespoke-tui's tests and runs every one of them:
-# Debian packages (PortAudio, PulseAudio, tmux), the Python venv, ruff, the tests that need no
+# Debian packages (PortAudio, PulseAudio, tmux), the Python venv, ruff, mypy, the tests that need no
 # stack on the LOWEST declared versions of the runtime dependencies (a venv of its own,
 # .venv-floors), the real LiveKit server (built from the Go module proxy, cached), then pytest.
-# Extra arguments go to the main pytest run. Its exit status is the script's; a ruff finding or
-# a failure of the lowest-versions run fails the script too.
+# Extra arguments go to the main pytest run. Its exit status is the script's; a ruff or mypy
+# finding or a failure of the lowest-versions run fails the script too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -36,6 +36,9 @@ log "installing wespoke-tui and its test dependencies"
 
 log "ruff check wespoke_tui tests"
 .venv/bin/ruff check wespoke_tui tests
+
+log "mypy (wespoke_tui, configured in pyproject.toml)"
+.venv/bin/mypy
 
 # The floors are tested: every runtime dependency pinned to exactly the lowest version that
 # pyproject.toml declares (each is written "name>=floor"), the test dependencies as usual, and

@@ -288,8 +288,8 @@ def parse_token(doc: Any) -> CallToken:
     if not isinstance(data, dict):
         raise ValueError("token answer has no `data` object")
     url, token = data.get("url"), data.get("token")
-    missing = [name for name, value in (("url", url), ("token", token)) if not isinstance(value, str) or not value]
-    if missing:
+    if not (isinstance(url, str) and url and isinstance(token, str) and token):
+        missing = [name for name, value in (("url", url), ("token", token)) if not isinstance(value, str) or not value]
         raise ValueError(f"token answer lacks {' and '.join(missing)}")
     limit = data.get("rateLimit")
     rate_limit = (

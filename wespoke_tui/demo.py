@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES, AudioBackend, AudioInput, AudioOutput, preflight_of
-from wespoke_tui.audio.meter import METER_HZ, SILENCE_DBFS, LevelMeter, RateLimiter, rms_dbfs
+from wespoke_tui.audio.meter import METER_HZ, LevelMeter, RateLimiter, rms_dbfs
 from wespoke_tui.audio.wav import read_wav_48k_mono
 from wespoke_tui.controllers.core import ControllerCore
 from wespoke_tui.errors import CallError
 from wespoke_tui.events import (
+    SILENCE_DBFS,
     VOICE,
     AgentState,
     AgentStateChanged,

@@ -12,7 +12,9 @@ import logging
 import os
 import re
 import threading
+from io import TextIOWrapper
 from pathlib import Path
+from typing import cast
 
 from wespoke_tui.settings import Settings, mask_key
 
@@ -85,8 +87,9 @@ class _LogFile(logging.FileHandler):
     """The log file, UTF-8 with \\n line ends on every OS (FileHandler's own text mode would
     write \\r\\n on Windows)."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
-        return open(self.baseFilename, self.mode, encoding="utf-8", newline="\n")  # noqa: SIM115
+    def _open(self) -> TextIOWrapper:
+        # A text mode ("a"), so a TextIOWrapper; mypy types open() with a str mode as IO[Any].
+        return cast(TextIOWrapper, open(self.baseFilename, self.mode, encoding="utf-8", newline="\n"))  # noqa: SIM115
 
 
 def setup_logging(settings: Settings) -> None:

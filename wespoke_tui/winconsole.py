@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Callable
 from typing import Protocol
 
@@ -50,14 +51,16 @@ class ClosingPolicy(Protocol):
 
 def register_console_routine(routine: Routine) -> Unregister:
     """Add `routine` to the process's console control handlers (Windows only)."""
+    if sys.platform != "win32":  # (what also tells mypy that the rest is Windows' API)
+        raise OSError("console control handlers exist only on Windows")
     import ctypes
     from ctypes import wintypes
 
-    prototype = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.DWORD)  # type: ignore[attr-defined]
+    prototype = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.DWORD)
     callback = prototype(lambda ctrl_type: bool(routine(int(ctrl_type))))
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
     if not kernel32.SetConsoleCtrlHandler(callback, True):
-        raise OSError(ctypes.get_last_error(), "SetConsoleCtrlHandler failed")  # type: ignore[attr-defined]
+        raise OSError(ctypes.get_last_error(), "SetConsoleCtrlHandler failed")
 
     def unregister() -> None:
         kernel32.SetConsoleCtrlHandler(callback, False)  # the callback object lives until then

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal, TextIO
 
 from wespoke_tui.audio.base import SAMPLE_RATE
 from wespoke_tui.audio.device_choice import choice_text, matching_devices
-from wespoke_tui.errors import MICROPHONE_ERROR, NO_SOUND_DEVICE, SPEAKER_ERROR, CallError
+from wespoke_tui.errors import MICROPHONE_ERROR, NO_SOUND_DEVICE, SPEAKER_ERROR, CallError, Lang
 from wespoke_tui.sound_help import SoundMissing
 
 if TYPE_CHECKING:
@@ -47,11 +47,12 @@ class AudioUnavailable(RuntimeError):
 def sounddevice() -> ModuleType:
     """The sounddevice module, or `AudioUnavailable` with a readable reason."""
     try:
-        import sounddevice as sd
+        import sounddevice as sd  # it has no type information: Any to mypy (pyproject.toml)
     except (OSError, ImportError) as exc:
         raise AudioUnavailable(PORTAUDIO_MISSING.format(reason=exc)) from None
     _route_alsa_errors_to_log()
-    return sd
+    module: ModuleType = sd
+    return module
 
 
 # ALSA prints its errors ("ALSA lib pcm.c: underrun occurred") straight to stderr, which would
@@ -266,7 +267,7 @@ def no_sound(missing: SoundMissing, message: str, platform: str = sys.platform) 
 def print_devices(settings: Settings | None = None, out: TextIO | None = None) -> int:
     """`wespoke-tui devices`: the table, and which devices the current settings choose."""
     out = out or sys.stdout
-    lang = getattr(settings, "lang", "en")
+    lang: Lang = "en" if settings is None else settings.lang
     try:
         devices = list_devices()
     except AudioUnavailable as exc:  # what a call would say before its token, word for word
@@ -278,9 +279,13 @@ def print_devices(settings: Settings | None = None, out: TextIO | None = None) -
     if missing is not None:
         print(no_sound(missing, "devices").in_language(lang).user_message, file=sys.stderr)
         return 1
-    for kind, spec in (("input", getattr(settings, "input_device", None)), ("output", getattr(settings, "output_device", None))):
+    specs: tuple[tuple[Kind, str | None], ...] = (
+        ("input", None if settings is None else settings.input_device),
+        ("output", None if settings is None else settings.output_device),
+    )
+    for kind, spec in specs:
         try:
-            index = resolve_device(spec, kind, devices)  # type: ignore[arg-type]
+            index = resolve_device(spec, kind, devices)
             chosen = next(d for d in devices if d.index == index)
             print(f"{kind}: [{chosen.index}] {chosen.choice}", file=out)
         except CallError as exc:

@@ -70,5 +70,5 @@ def to_48k(block: np.ndarray, rate: int) -> np.ndarray:
     if rate == SAMPLE_RATE or block.size == 0:
         return block
     n_out = round(block.size * SAMPLE_RATE / rate)
-    positions = np.arange(n_out) * (rate / SAMPLE_RATE)
+    positions = np.arange(n_out, dtype=np.float64) * (rate / SAMPLE_RATE)
     return np.interp(positions, np.arange(block.size), block.astype(np.float64)).round().astype(np.int16)

@@ -22,10 +22,14 @@ from __future__ import annotations
 import collections
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from wespoke_tui.audio.base import FRAME_MS
+
+if TYPE_CHECKING:
+    from livekit import rtc  # imported when a processor is made (__init__)
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ class VoiceProcessor:
         self._output_delay_ms = 0.0
         self._delay_ms: float | None = None
         self._sent_delay_ms: int | None = None
-        self._frames: dict[tuple[str, int], tuple[object, np.ndarray]] = {}
+        self._frames: dict[tuple[str, int], tuple[rtc.AudioFrame, np.ndarray]] = {}
         self._delay_failed = False
         self.errors = 0
         self.reverse_frames = 0
@@ -77,7 +81,7 @@ class VoiceProcessor:
         """From the playback callback: how long until what is written now reaches the DAC."""
         self._output_delay_ms = max(0.0, seconds * 1000.0)
 
-    def _frame(self, stream: str, rate: int) -> tuple[object, np.ndarray]:
+    def _frame(self, stream: str, rate: int) -> tuple[rtc.AudioFrame, np.ndarray]:
         """The reusable 10 ms frame of one stream at one rate, and a numpy view of its samples."""
         key = (stream, rate)
         made = self._frames.get(key)

@@ -13,11 +13,15 @@ import asyncio
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from wespoke_tui.errors import MICROPHONE_ERROR, SPEAKER_ERROR, CallError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 FRAME_S = FRAME_MS / 1000
 # How far the output may fall behind real time before the gap is filled with silence: the
@@ -45,7 +49,7 @@ def read_wav_48k_mono(path: Path) -> np.ndarray:
         samples = np.frombuffer(raw, dtype="<i4").astype(np.float64) / float(1 << 31)
     else:
         raise ValueError(f"unsupported sample width {width}")
-    mono = samples.reshape(-1, channels).mean(axis=1) if channels > 1 else samples
+    mono: npt.NDArray[np.float64] = samples.reshape(-1, channels).mean(axis=1) if channels > 1 else samples
     if rate != SAMPLE_RATE and mono.size:
         duration = mono.size / rate
         target = np.arange(round(duration * SAMPLE_RATE)) / SAMPLE_RATE

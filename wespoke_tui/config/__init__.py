@@ -3,8 +3,9 @@
 # Only standard-library modules are imported here (`wespoke-tui --help` must stay fast); this module
 # re-exports the names the rest of the code imports from `wespoke_tui.config`.
 from wespoke_tui.config.commands import CMD_DEVICES, CMD_HEADLESS, CMD_TEST, CMD_TUI, HeadlessOptions
-from wespoke_tui.config.file import default_config_path, save_config
+from wespoke_tui.config.file import save_config
 from wespoke_tui.config.options import JITTER_DEFAULT_MS, PROG
+from wespoke_tui.config.paths import default_config_path
 from wespoke_tui.config.precedence import detect_lang, load_settings
 from wespoke_tui.config.validation import ConfigError
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from wespoke_tui import __version__
 from wespoke_tui.config.commands import MAX_PARALLEL
@@ -57,7 +57,7 @@ config file (TOML; keys are the option names in snake_case):
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are `ConfigError`s: one line, no usage dump, exit 2."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise _argparse_error(message)
 
 

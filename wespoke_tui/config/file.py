@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from wespoke_tui.config.options import BY_KEY, CONFIG_KEYS, FILE_ONLY_TYPES
-from wespoke_tui.config.paths import default_config_path, default_recordings_dir  # noqa: F401 (where it is)
 from wespoke_tui.config.validation import ConfigError
 
 # file_type → (does the value fit, what to call the type in an error)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wespoke_tui.config.argv import build_parser, merge_flags
 from wespoke_tui.config.commands import (
@@ -41,8 +41,11 @@ from wespoke_tui.config.validation import (
 )
 from wespoke_tui.settings import AudioEngine, Settings
 
+if TYPE_CHECKING:
+    from wespoke_tui.errors import Lang
 
-def detect_lang(env: Mapping[str, str]) -> str:
+
+def detect_lang(env: Mapping[str, str]) -> Lang:
     """The first set of LC_ALL, LC_MESSAGES, LANG decides: tr* → tr, anything else → en."""
     for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
         value = env.get(name)
@@ -106,17 +109,20 @@ def _resolve_system_prompt(src: _Sources) -> str | None:
         if has_text and has_file:
             raise ConfigError("--system-prompt-file", "cannot be used together with "
                                                       "--system-prompt")
+        if not (has_text or has_file):
+            continue
+        picked = src.pick("system_prompt" if has_text else "system_prompt_file")
+        assert picked is not None, "this level sets it"
+        value, label = picked
         if has_text:
-            return src.pick("system_prompt")[0]  # type: ignore[index]
-        if has_file:
-            value, label = src.pick("system_prompt_file")  # type: ignore[misc]
-            path = _path_from(value, label, src)
-            try:
-                return path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise ConfigError(label, f"{path}: not UTF-8 text") from None
-            except OSError as exc:
-                raise ConfigError(label, f"cannot read {path}: {exc.strerror or exc}") from None
+            return str(value)
+        path = _path_from(value, label, src)
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(label, f"{path}: not UTF-8 text") from None
+        except OSError as exc:
+            raise ConfigError(label, f"cannot read {path}: {exc.strerror or exc}") from None
     return None
 
 
@@ -166,7 +172,7 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str] | None = None
     settings.first_message = _resolve_str(src, "first_message")
     settings.system_prompt = _resolve_system_prompt(src)
     picked = src.pick("lang")
-    settings.lang = validate_lang(*picked) if picked else detect_lang(src.env)  # type: ignore[assignment]
+    settings.lang = validate_lang(*picked) if picked else detect_lang(src.env)
     settings.input_device = _resolve_str(src, "input_device")
     settings.output_device = _resolve_str(src, "output_device")
     picked = src.pick("audio_engine")

@@ -7,11 +7,14 @@ so every check takes it from its caller.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import urlsplit
 
 from wespoke_tui.config.options import AUDIO_ENGINES, JITTER_MAX_MS, JITTER_MIN_MS, LANGS, LOG_LEVELS, OPTIONS
 from wespoke_tui.settings import DEFAULT_API_URL, KEY_PREFIXES, mask_key
+
+if TYPE_CHECKING:
+    from wespoke_tui.errors import Lang
 
 
 class ConfigError(Exception):
@@ -76,9 +79,13 @@ def validate_origin(origin: str, option: str = "--origin") -> str:
     return origin
 
 
-def validate_lang(value: Any, label: str) -> str:
+def _is_lang(value: str) -> TypeGuard[Lang]:
+    return value in LANGS
+
+
+def validate_lang(value: Any, label: str) -> Lang:
     lang = str(value).strip().lower()
-    if lang not in LANGS:
+    if not _is_lang(lang):
         raise ConfigError(label, f"'{value}' is not a supported language (choose tr or en)")
     return lang
 

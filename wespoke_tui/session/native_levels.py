@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from wespoke_tui.audio.base import SAMPLE_RATE
-from wespoke_tui.audio.meter import SILENCE_DBFS, Level
-from wespoke_tui.events import CallEvent
+from wespoke_tui.audio.meter import Level
+from wespoke_tui.errors import Lang
+from wespoke_tui.events import SILENCE_DBFS, CallEvent
 from wespoke_tui.session.parts import CallParts
 from wespoke_tui.session.silence import silence_event
 from wespoke_tui.session.turns import ResponseTimer
@@ -52,8 +53,8 @@ class NativeView:
     emit: Callable[[CallEvent], None]
     emit_levels: Callable[[Level], None]
     response: Callable[[], ResponseTimer]
-    lost: Callable[[str], None]  # the module's microphone is gone: why, in words for the log
-    lang: str = "en"
+    lost: Callable[[str], object]  # the module's microphone is gone: why, in words for the log
+    lang: Lang = "en"
 
 
 class DeviceWatch:
@@ -132,5 +133,5 @@ async def native_levels(view: NativeView, call: CallParts) -> None:
         if not ran:
             continue
         change = call.silence.frame(POLL_S, silent, view.muted())
-        if (event := silence_event(change, view.lang)) is not None:  # type: ignore[arg-type]
+        if (event := silence_event(change, view.lang)) is not None:
             view.emit(event)

@@ -9,7 +9,7 @@ from typing import Any
 
 from livekit import rtc
 
-from wespoke_tui.errors import DISCONNECTED, CallError
+from wespoke_tui.errors import DISCONNECTED, CallError, Lang
 from wespoke_tui.events import (
     AgentState,
     AgentStateChanged,
@@ -35,7 +35,7 @@ class RoomEventHandler:
     def __init__(
         self,
         *,
-        lang: Callable[[], str],
+        lang: Callable[[], Lang],
         state: Callable[[], CallState],
         set_state: Callable[[CallState], None],
         emit: Callable[[CallEvent], None],
@@ -181,7 +181,7 @@ class RoomEventHandler:
         call.reconnect_watchdog = None  # this task is ending; teardown must not wait on it
         self._spawn(self._teardown(call, CallError.of(DISCONNECTED, "reconnect gave up", lang=self._lang())))
 
-    def _on_disconnected(self, call: CallParts, reason: Any) -> None:
+    def _on_disconnected(self, call: CallParts, reason: rtc.DisconnectReason.ValueType | str) -> None:
         if call.hangup.is_set() or call.done.is_set() or not call.setup_finished:
             return
         name = rtc.DisconnectReason.Name(reason) if isinstance(reason, int) else str(reason)

@@ -6,7 +6,7 @@ Tests pass their own parts to `build_app`; nothing here is needed to draw a scre
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ def default_devices(settings: Settings | None = None) -> list[DeviceEntry]:
 
 
 def default_mic_probe() -> MicProbe:
-    async def levels(device: str | None) -> AsyncIterator[float]:
+    async def levels(device: str | None) -> AsyncGenerator[float, None]:
         from wespoke_tui.audio.mic_probe import MicLevelProbe
 
         try:

@@ -9,7 +9,7 @@ be told apart by index, which is then what is kept.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 from textual import work
@@ -44,8 +44,8 @@ class DeviceChoice:
     output_device: str | None
 
 
-MicProbe = Callable[[str | None], AsyncIterator[float]]
-"""Opens an input by name and yields its RMS in dBFS until the iterator is closed."""
+MicProbe = Callable[[str | None], AsyncGenerator[float, None]]
+"""Opens an input by name and yields its RMS in dBFS until the generator is closed."""
 
 
 class DevicesScreen(ModalScreen[DeviceChoice | None]):

@@ -43,7 +43,7 @@ class QualityPanel(Widget):
         def kbps(value: float | None) -> str:
             return none if value is None else f"{value:.0f} kbit/s"
 
-        rows = [
+        rows: list[tuple[str, str | Text]] = [
             (t("quality.level"), level_text(q.level if q else None, t)),
             (t("quality.rtt"), ms(q.rtt_ms if q else None)),
             (t("quality.jitter"), ms(q.jitter_ms if q else None)),
