@@ -286,6 +286,7 @@ class _Reply:
 def _source_name(source: Any) -> str:
     if isinstance(source, dict):
         for key in ("title", "name", "documentName", "id"):
-            if isinstance(source.get(key), str) and source[key].strip():
-                return source[key].strip()
+            value = source.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
     return str(source)

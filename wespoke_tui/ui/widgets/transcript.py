@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -19,7 +20,7 @@ class Transcript(VerticalScroll, can_focus=False):
         self._placeholder = placeholder
         self._lines: dict[str, TranscriptLine] = {}
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         yield Static(self._placeholder, classes="placeholder")
 
     def set_placeholder(self, text: str) -> None:
