@@ -12,13 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.stack import assistant as script
-from wespoke_tui.agent_events import (
+from wespoke_tui.events import BargeIn, CallEnding, MetricsEvent, ToolEvent, TranscriptItem
+from wespoke_tui.session.agent_events import (
     TranscriptAssembler,
     metrics_event,
     parse_data_message,
     timestamp_seconds,
 )
-from wespoke_tui.events import BargeIn, CallEnding, MetricsEvent, ToolEvent, TranscriptItem
 
 
 def enc(obj: Any) -> bytes:
@@ -38,7 +38,7 @@ def chunk(id_: str, content: str, *, first: bool = False, streaming: bool = True
 def test_the_test_assistants_whole_script_becomes_the_right_events(caplog: pytest.LogCaptureFixture) -> None:
     """Exactly what tests/stack/assistant.py sends, in order: every type maps to its typed event."""
     asm = TranscriptAssembler()
-    caplog.set_level(logging.DEBUG, logger="wespoke_tui.agent_events")
+    caplog.set_level(logging.DEBUG, logger="wespoke_tui.session.agent_events")
     events = [ev for payload in script.data_messages(1_700_000_000_000) for ev in parse_data_message(payload, None, asm)]
     items = [e for e in events if isinstance(e, TranscriptItem)]
     stream = [i for i in items if i.id == script.STREAM_ID]

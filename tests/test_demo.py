@@ -12,7 +12,7 @@ from tests.ui_support import NullBackend
 from wespoke_tui.audio.base import FRAME_SAMPLES, SAMPLE_RATE
 from wespoke_tui.audio.meter import rms_dbfs
 from wespoke_tui.audio.wav import read_wav_48k_mono, write_wav_48k_mono
-from wespoke_tui.demo import DemoController, greeting_path
+from wespoke_tui.controllers.demo import DemoController, greeting_path
 from wespoke_tui.errors import SPEAKER_ERROR, CallError
 from wespoke_tui.events import CallState, ErrorEvent, MicLevel, StateChanged, TranscriptItem
 from wespoke_tui.settings import Settings

@@ -48,7 +48,7 @@ class ParserLog(logging.Handler):
         self.ignored = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name == "wespoke_tui.agent_events" and "ignored" in record.getMessage():
+        if record.name == "wespoke_tui.session.agent_events" and "ignored" in record.getMessage():
             self.ignored += 1
 
 

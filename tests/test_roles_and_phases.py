@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from wespoke_tui.agent_events import TOOL_PHASE_OF_TYPE, TranscriptAssembler, parse_data_message
 from wespoke_tui.api import ChatToolEvent, chat_event
 from wespoke_tui.controllers.chat import TOOL_PHASE_OF_CHAT_EVENT, ChatController, _Reply
 from wespoke_tui.events import Role, ToolEvent, ToolPhase, TranscriptItem
 from wespoke_tui.headless_report import Reporter
 from wespoke_tui.i18n import Texts
 from wespoke_tui.presenter import role_words, tool_words
+from wespoke_tui.session.agent_events import TOOL_PHASE_OF_TYPE, TranscriptAssembler, parse_data_message
 from wespoke_tui.settings import Settings
 
 
@@ -42,7 +42,7 @@ def test_every_phase_comes_from_the_room_and_the_chat_says_three() -> None:
 
 
 def test_an_unknown_room_tool_type_is_ignored_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="wespoke_tui.agent_events")
+    caplog.set_level(logging.DEBUG, logger="wespoke_tui.session.agent_events")
     for wire in ("tool_paused", "start", "TOOL_START"):
         assert parse_data_message(_data({"type": wire, "toolName": "lookup"})) == []
     assert "unknown type 'tool_paused'" in caplog.text

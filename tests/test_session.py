@@ -651,8 +651,8 @@ def test_mixer_sums_tracks_with_clipping_on_the_first_tracks_clock() -> None:
 
 
 async def test_event_stream_keeps_every_state_event_and_coalesces_meters() -> None:
+    from wespoke_tui.event_stream import EventStream
     from wespoke_tui.events import MicLevel
-    from wespoke_tui.session.stream import EventStream
 
     stream = EventStream()
     stream.put(StateChanged(CallState.CONNECTING, CallState.IDLE))

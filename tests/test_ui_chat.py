@@ -11,7 +11,7 @@ from tests.stack.wespoke_fixtures import TestWespokeServer
 from tests.ui_support import FIXED_DEVICES, FrozenClock, NullBackend, screen_text, settings_for, until
 from wespoke_tui.controllers import make_controller
 from wespoke_tui.controllers.chat import ChatController
-from wespoke_tui.demo import DemoController
+from wespoke_tui.controllers.demo import DemoController
 from wespoke_tui.events import CallState
 from wespoke_tui.ui.app import WespokeApp, build_app
 from wespoke_tui.ui.screens.confirm_hang_up import ConfirmHangUp

@@ -13,7 +13,7 @@ import pytest
 
 from tests.ui_support import FrozenClock, NullBackend, RecordingController, make_app, settings_for, until
 from wespoke_tui.audio.wav import write_wav_48k_mono
-from wespoke_tui.demo import DemoController
+from wespoke_tui.controllers.demo import DemoController
 from wespoke_tui.errors import UNAUTHORIZED, CallError
 from wespoke_tui.events import (
     AgentState,

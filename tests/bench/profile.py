@@ -35,7 +35,7 @@ CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("SDK / FFI (Python side of livekit.rtc: requests, events, frames)", re.compile(r"rtc/|livekit/|protobuf")),
     ("Textual rendering and widgets", re.compile(r"textual/|rich/|wespoke_tui/ui/")),
     ("PortAudio callbacks (jitter buffer, capture queue)", re.compile(r"sounddevice\.py|audio/(playback|capture)\.py")),
-    ("event stream and reporting", re.compile(r"session/stream\.py|headless\.py")),
+    ("event stream and reporting", re.compile(r"event_stream\.py|headless\.py")),
     ("session audio paths (mixing, framing)", re.compile(r"audio/mixing\.py|session/call_session\.py")),
 )
 SCHEDULING = "asyncio scheduling (the loop, wake-ups, handles)"

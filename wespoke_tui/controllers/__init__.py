@@ -26,7 +26,7 @@ def make_controller(settings: Settings, audio_backends: Callable[[], AudioBacken
             return ChatController(settings, lambda: OfflineChatApi(settings.lang))
         return ChatController(settings)
     if settings.demo:
-        from wespoke_tui.demo import DemoController
+        from wespoke_tui.controllers.demo import DemoController
 
         return DemoController(settings, audio_backends)
     from wespoke_tui.session import CallSession

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from wespoke_tui.errors import CallError
+from wespoke_tui.event_stream import EventStream
 from wespoke_tui.events import CallEvent, CallState, StateChanged
-from wespoke_tui.session.stream import EventStream
 
 
 class ControllerCore:

@@ -41,6 +41,7 @@ from wespoke_tui.errors import (
     UNKNOWN_ERROR,
     CallError,
 )
+from wespoke_tui.event_stream import EventStream
 from wespoke_tui.events import (
     VOICE,
     AssistantLevel,
@@ -87,7 +88,6 @@ from wespoke_tui.session.quality import QualityMonitor
 from wespoke_tui.session.recording import CallRecorder
 from wespoke_tui.session.room_events import RoomEventHandler
 from wespoke_tui.session.silence import silence_event
-from wespoke_tui.session.stream import EventStream
 from wespoke_tui.session.turns import ResponseTimer
 from wespoke_tui.settings import Settings
 

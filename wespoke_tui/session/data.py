@@ -15,9 +15,9 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
-from wespoke_tui.agent_events import TranscriptAssembler, parse_data_message
 from wespoke_tui.api import ApiMessage
 from wespoke_tui.events import CallEvent
+from wespoke_tui.session.agent_events import TranscriptAssembler, parse_data_message
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from wespoke_tui.events import (
 from wespoke_tui.i18n import Texts
 from wespoke_tui.settings import Settings
 
-ASSETS = Path(__file__).parent / "assets"
+ASSETS = Path(__file__).parent.parent / "assets"
 FRAME_S = FRAME_MS / 1000
 
 SPEECH_DBFS = -45.0
