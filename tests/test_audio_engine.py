@@ -35,14 +35,14 @@ from tests.stack.pulse_rig import (
 from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES
 from wespoke_tui.audio.capture import BACKLOG_WINDOW_S, CAPTURE_FRAME_MS, CAPTURE_FRAME_SAMPLES, SoundDeviceCapture
 from wespoke_tui.audio.engine import SoundDeviceBackend
-from wespoke_tui.audio.playback import (
+from wespoke_tui.audio.jitter import (
     TRIM_DEADLINE_S,
     TRIM_SLACK_MS,
     UNDERRUN_WINDOW_S,
     BufferState,
     JitterBuffer,
-    SoundDevicePlayback,
 )
+from wespoke_tui.audio.playback import SoundDevicePlayback
 from wespoke_tui.settings import Settings
 
 RATE = 48_000

@@ -11,8 +11,8 @@ from tests.bench.profile import Profile
 from tests.bench.stats import Sample
 from wespoke_tui.audio.base import FRAME_MS
 from wespoke_tui.audio.capture import CAPTURE_FRAME_MS
+from wespoke_tui.audio.jitter import TARGET_STEP_MS
 from wespoke_tui.audio.meter import METER_HZ
-from wespoke_tui.audio.playback import TARGET_STEP_MS
 from wespoke_tui.config import JITTER_DEFAULT_MS
 from wespoke_tui.session.parts import SOURCE_QUEUE_MS, STREAM_FRAME_MS
 

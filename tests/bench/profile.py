@@ -34,7 +34,7 @@ CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("meters (level maths)", re.compile(r"audio/meter\.py")),
     ("SDK / FFI (Python side of livekit.rtc: requests, events, frames)", re.compile(r"rtc/|livekit/|protobuf")),
     ("Textual rendering and widgets", re.compile(r"textual/|rich/|wespoke_tui/ui/")),
-    ("PortAudio callbacks (jitter buffer, capture queue)", re.compile(r"sounddevice\.py|audio/(playback|capture)\.py")),
+    ("PortAudio callbacks (jitter buffer, capture queue)", re.compile(r"sounddevice\.py|audio/(playback|jitter|capture)\.py")),
     ("event stream and reporting", re.compile(r"event_stream\.py|headless\.py")),
     ("session audio paths (mixing, framing)", re.compile(r"audio/mixing\.py|session/call_session\.py")),
 )

@@ -1,8 +1,10 @@
 """The Wespoke embed API over HTTP: call token, call control, message history, text chat.
 
-Every failure, whatever the server or the network did, comes out as a `CallError` whose user
-message is in the client's language; the API key never appears in an error or a log line, and
-the LiveKit token is never logged.
+Every failure, whatever the server or the network did, comes out as a `CallError` (the status
+→ code mapping is `errors.error_from_response`); no request waits past its deadline or reads
+past its size bound; the API key never appears in an error or a log line, and the LiveKit
+token is never logged. What an answer means is `answers.py`'s, the chat stream's events
+`chat_stream.py`'s.
 """
 
 from __future__ import annotations
@@ -12,13 +14,21 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from wespoke_tui import __version__
+from wespoke_tui.api.answers import (
+    ApiMessage,
+    CallToken,
+    ChatSession,
+    parse_chat_session,
+    parse_messages,
+    parse_token,
+)
+from wespoke_tui.api.chat_stream import ChatDone, ChatEvent, SseParser, chat_event
 from wespoke_tui.errors import (
     CONNECTION_ERROR,
     INVALID_RESPONSE,
@@ -29,7 +39,7 @@ from wespoke_tui.errors import (
 )
 from wespoke_tui.settings import mask_key
 
-log = logging.getLogger("wespoke_tui.api")
+log = logging.getLogger("wespoke_tui.api")  # the package logs under one name
 
 USER_AGENT = f"wespoke-tui/{__version__}"
 # Connect fast or not at all; a healthy API answers well within the read bound.
@@ -43,298 +53,6 @@ END_CHAT_TIMEOUT = 4.0
 ERROR_BODY_LIMIT = 64 * 1024
 # A success body larger than this is not a plausible answer of the contract.
 SUCCESS_BODY_LIMIT = 1024 * 1024
-
-
-# ---------------------------------------------------------------------------- typed answers
-
-
-@dataclass(frozen=True, slots=True)
-class AssistantInfo:
-    id: str | None = None
-    name: str | None = None
-    version: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    remaining: int | None = None
-    limit: int | None = None
-    reset_at: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CallToken:
-    """What `POST /api/v1/embed/token` gave: where and how to join the call's LiveKit room."""
-
-    url: str
-    token: str = field(repr=False)  # a bearer credential for the room: never printed
-    call_id: str | None = None
-    room_name: str | None = None
-    assistant: AssistantInfo = field(default_factory=AssistantInfo)
-    rate_limit: RateLimit | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ApiMessage:
-    """One message of a call's or a chat's history."""
-
-    id: str | None
-    role: str
-    content: str
-    timestamp: str | float | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ChatSession:
-    chat_id: str
-    assistant: AssistantInfo = field(default_factory=AssistantInfo)
-    started_at: str | None = None
-    greeting_message: str | None = None
-
-
-# ------------------------------------------------------------------- chat stream (SSE) events
-
-
-@dataclass(frozen=True, slots=True)
-class ChatMessageStart:
-    message_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ChatMessageChunk:
-    accumulated_content: str
-    delta: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ChatMessageComplete:
-    message: ApiMessage
-
-
-@dataclass(frozen=True, slots=True)
-class ChatToolEvent:
-    phase: str  # started | completed | failed
-    tool_name: str | None = None
-    tool_type: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ChatKnowledgeUsed:
-    sources: list[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ChatStreamError:
-    message: str
-    code: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ChatDone:
-    pass
-
-
-ChatEvent = (
-    ChatMessageStart
-    | ChatMessageChunk
-    | ChatMessageComplete
-    | ChatToolEvent
-    | ChatKnowledgeUsed
-    | ChatStreamError
-    | ChatDone
-)
-
-
-class SseParser:
-    """Incremental Server-Sent Events parser (WHATWG rules): feed text, get (event, data) pairs."""
-
-    def __init__(self) -> None:
-        self._buffer = ""
-        self._event = ""
-        self._data: list[str] = []
-
-    def feed(self, text: str) -> list[tuple[str, str]]:
-        self._buffer += text
-        out: list[tuple[str, str]] = []
-        while True:
-            cut = _line_end(self._buffer)
-            if cut is None:
-                return out
-            line, self._buffer = self._buffer[: cut[0]], self._buffer[cut[1]:]
-            if line == "":
-                if self._data:
-                    out.append((self._event or "message", "\n".join(self._data)))
-                self._event, self._data = "", []
-                continue
-            if line.startswith(":"):
-                continue  # comment / keep-alive
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                self._event = value
-            elif name == "data":
-                self._data.append(value)
-
-
-def _line_end(buffer: str) -> tuple[int, int] | None:
-    """Start and end of the first line break in `buffer` (\\n, \\r\\n or \\r), or None.
-
-    A trailing lone \\r is not a break yet: its \\n may be in the next chunk.
-    """
-    for i, ch in enumerate(buffer):
-        if ch == "\n":
-            return i, i + 1
-        if ch == "\r":
-            if i + 1 == len(buffer):
-                return None
-            return i, i + (2 if buffer[i + 1] == "\n" else 1)
-    return None
-
-
-def chat_event(name: str, data: str) -> ChatEvent | None:
-    """One SSE event of the chat stream as a typed event; None for unknown or unreadable ones."""
-    try:
-        doc = json.loads(data) if data.strip() else {}
-    except ValueError:
-        log.debug("chat stream: unreadable data for event %r", name)
-        return None
-    if not isinstance(doc, dict):
-        doc = {}
-    if name == "message" and isinstance(doc.get("type"), str):
-        name = doc["type"]  # data-only streams carry the event name inside the JSON
-    if name == "message:start":
-        return ChatMessageStart(message_id=_str(doc.get("messageId")))
-    if name == "message:chunk":
-        return ChatMessageChunk(
-            accumulated_content=_str(doc.get("accumulatedContent")) or "",
-            delta=_str(doc.get("content")) or _str(doc.get("chunk")) or "",
-        )
-    if name == "message:complete":
-        raw = doc.get("message")
-        message = _message(raw) if isinstance(raw, dict) else None
-        return ChatMessageComplete(message=message or ApiMessage(id=None, role="assistant", content=""))
-    if name in ("tool:started", "tool:completed", "tool:failed"):
-        details = doc.get("toolDetails")
-        return ChatToolEvent(
-            phase=name.split(":", 1)[1],
-            tool_name=_str(doc.get("toolName")),
-            tool_type=_str(doc.get("toolType")),
-            details=details if isinstance(details, dict) else {},
-        )
-    if name == "knowledge:used":
-        sources = doc.get("sources")
-        return ChatKnowledgeUsed(sources=sources if isinstance(sources, list) else [])
-    if name == "error":
-        return ChatStreamError(message=_str(doc.get("message")) or "Chat error", code=_str(doc.get("code")))
-    if name == "done":
-        return ChatDone()
-    log.debug("chat stream: ignoring unknown event %r", name)
-    return None
-
-
-# ------------------------------------------------------------------------ tolerant parsing
-
-
-def _str(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _assistant(value: Any) -> AssistantInfo:
-    if not isinstance(value, dict):
-        return AssistantInfo()
-    return AssistantInfo(id=_str(value.get("id")), name=_str(value.get("name")), version=_int(value.get("version")))
-
-
-def _message(value: dict[str, Any]) -> ApiMessage | None:
-    content = value.get("content")
-    if content is None:
-        content = value.get("message")  # some history rows name it `message`
-    text = _str(content)
-    if text is None:
-        return None
-    stamp = value.get("timestamp")
-    return ApiMessage(
-        id=_str(value.get("id")),
-        role=_str(value.get("role")) or "assistant",
-        content=text,
-        timestamp=stamp if isinstance(stamp, (str, int, float)) and not isinstance(stamp, bool) else None,
-        raw=value,
-    )
-
-
-def parse_token(doc: Any) -> CallToken:
-    """The token answer as a CallToken; raises ValueError naming what is missing."""
-    if doc is None:
-        raise ValueError("token answer is empty: no url and token")
-    if not isinstance(doc, dict):
-        raise ValueError("token answer is not a JSON object")
-    data = doc.get("data", doc)
-    if not isinstance(data, dict):
-        raise ValueError("token answer has no `data` object")
-    url, token = data.get("url"), data.get("token")
-    if not (isinstance(url, str) and url and isinstance(token, str) and token):
-        missing = [name for name, value in (("url", url), ("token", token)) if not isinstance(value, str) or not value]
-        raise ValueError(f"token answer lacks {' and '.join(missing)}")
-    limit = data.get("rateLimit")
-    rate_limit = (
-        RateLimit(remaining=_int(limit.get("remaining")), limit=_int(limit.get("limit")), reset_at=_str(limit.get("resetAt")))
-        if isinstance(limit, dict)
-        else None
-    )
-    return CallToken(
-        url=url,
-        token=token,
-        call_id=_str(data.get("callId")),
-        room_name=_str(data.get("roomName")),
-        assistant=_assistant(data.get("assistant")),
-        rate_limit=rate_limit,
-    )
-
-
-def parse_messages(doc: Any) -> list[ApiMessage]:
-    """`{data: {messages: [...]}}` (or a bare list) as messages; rows that are not messages are skipped."""
-    data = doc.get("data", doc) if isinstance(doc, dict) else doc
-    rows = data.get("messages") if isinstance(data, dict) else data
-    if not isinstance(rows, list):
-        raise ValueError("messages answer has no `messages` list")
-    return [m for m in (_message(r) for r in rows if isinstance(r, dict)) if m is not None]
-
-
-def parse_chat_session(doc: Any) -> ChatSession:
-    data = doc.get("data", doc) if isinstance(doc, dict) else None
-    if not isinstance(data, dict):
-        raise ValueError("chat answer has no `data` object")
-    chat_id = _str(data.get("chatId"))
-    if not chat_id:
-        raise ValueError("chat answer lacks chatId")
-    greeting = data.get("greetingMessage")
-    if isinstance(greeting, dict):
-        greeting = greeting.get("content")
-    return ChatSession(
-        chat_id=chat_id,
-        assistant=_assistant(data.get("assistant")),
-        started_at=_str(data.get("startedAt")),
-        greeting_message=_str(greeting),
-    )
-
-
-# ------------------------------------------------------------------------------ the client
 
 
 def _timeout(value: float | httpx.Timeout) -> httpx.Timeout:
