@@ -21,7 +21,7 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from wespoke_tui.api import CallToken, WespokeClient
 from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend, played_tap_of, preflight_of
 from wespoke_tui.audio.meter import Level
 from wespoke_tui.audio.mixing import TrackMixer
+from wespoke_tui.conversation import ControllerCore
 from wespoke_tui.errors import (
     AUDIO_FALLBACK,
     CONNECTION_ERROR,
@@ -54,7 +55,6 @@ from wespoke_tui.events import (
     MicLevel,
     MuteChanged,
     RateLimitInfo,
-    StateChanged,
 )
 from wespoke_tui.i18n import Texts
 from wespoke_tui.session.data import DataHandler
@@ -86,13 +86,13 @@ from wespoke_tui.session.parts import (
 from wespoke_tui.session.recording import CallRecorder
 from wespoke_tui.session.room_events import RoomEventHandler
 from wespoke_tui.session.silence import silence_event
-from wespoke_tui.session.stream import EventStream
 from wespoke_tui.settings import Settings
 
 log = logging.getLogger(__name__)
 
-class CallSession:
-    """The call controller over LiveKit. One call at a time; many calls in a row."""
+class CallSession(ControllerCore):
+    """The call controller over LiveKit. One call at a time; many calls in a row. The state, the
+    event stream and the start guard are `ControllerCore`'s, as for the chat and the demo."""
 
     capabilities = VOICE
 
@@ -102,16 +102,14 @@ class CallSession:
         backend_factory: Callable[[], AudioBackend],
         client_factory: Callable[[], WespokeClient] | None = None,
     ) -> None:
+        super().__init__()
         self._settings = settings
         self._backend_factory = backend_factory
         self._client_factory = client_factory or self._default_client
         self._client: WespokeClient | None = None
-        self._stream = EventStream()
-        self._state = CallState.IDLE
         self._muted = False
         self._call: CallParts | None = None
-        self._background: set[asyncio.Task[Any]] = set()
-        self._closed = False
+        self._background: set[asyncio.Task[Any]] = set()  # hang-ups and `/end`: awaited, not cancelled
         self.last_setup_s: float | None = None  # token request → connected, for measurements
         self._recorder = CallRecorder(settings.record_dir, Texts(settings.lang), self._emit)
         self._room_events = RoomEventHandler(
@@ -129,10 +127,6 @@ class CallSession:
     # ------------------------------------------------------------------ CallController
 
     @property
-    def state(self) -> CallState:
-        return self._state
-
-    @property
     def muted(self) -> bool:
         return self._muted
 
@@ -146,11 +140,8 @@ class CallSession:
         """The live room of the current call (for diagnostics and tests)."""
         return self._call.room if self._call else None
 
-    def events(self) -> AsyncIterator[CallEvent]:
-        return aiter(self._stream)
-
     async def start(self) -> None:
-        if self._closed or self._state.in_call or self._state == CallState.ENDING:
+        if not self._may_start():
             return
         if self._call is not None and not self._call.setup_finished:
             return  # a call checking its devices (still idle) is already starting
@@ -291,7 +282,7 @@ class CallSession:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
             self._client = None
-        self._stream.close()
+        self._close_stream()
 
     # ------------------------------------------------------------------ setup
 
@@ -731,16 +722,9 @@ class CallSession:
 
     # ------------------------------------------------------------------ helpers
 
-    def _set_state(self, state: CallState, error: CallError | None = None) -> None:
-        if state == self._state:
-            return
-        previous, self._state = self._state, state
-        log.info("state %s → %s", previous, state)
-        self._emit(StateChanged(state=state, previous=previous, error=error))
-
     def _emit(self, event: CallEvent) -> None:
         self._recorder.event(event)
-        self._stream.put(event)
+        super()._emit(event)
 
     def _call_task(self, call: CallParts, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(logged(coro, name), name=name)
