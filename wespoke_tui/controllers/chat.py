@@ -33,7 +33,7 @@ from wespoke_tui.api import (
     ChatStreamError,
     ChatToolEvent,
 )
-from wespoke_tui.controllers.core import ControllerCore
+from wespoke_tui.conversation import ControllerCore
 from wespoke_tui.errors import CHAT_ENDED, CONNECTION_ERROR, SERVER_ERROR, USER_MESSAGES, CallError
 from wespoke_tui.events import (
     TEXT_ONLY,
@@ -89,7 +89,6 @@ class ChatController(ControllerCore):
         self._opening: asyncio.Task[ChatSession] | None = None
         self._chat: ChatSession | None = None
         self._sending = asyncio.Lock()
-        self._closed = False
         self._ids = itertools.count(1)
 
     # ------------------------------------------------------------------ CallController
@@ -99,7 +98,7 @@ class ChatController(ControllerCore):
         return False
 
     async def start(self) -> None:
-        if self._closed or self._state.in_call or self._state is CallState.ENDING:
+        if not self._may_start():
             return
         s = self._settings
         api = self._api = self._api_factory()

@@ -20,7 +20,7 @@ import numpy as np
 from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES, AudioBackend, AudioInput, AudioOutput, preflight_of
 from wespoke_tui.audio.meter import METER_HZ, LevelMeter, RateLimiter, rms_dbfs
 from wespoke_tui.audio.wav import read_wav_48k_mono
-from wespoke_tui.controllers.core import ControllerCore
+from wespoke_tui.conversation import ControllerCore
 from wespoke_tui.errors import CallError
 from wespoke_tui.events import (
     SILENCE_DBFS,
@@ -76,7 +76,6 @@ class DemoController(ControllerCore):
         self._backend_factory = backend_factory
         self._greeting = greeting or greeting_path(settings.lang)
         self._muted = False
-        self._closed = False
         self._calls = itertools.count(1)
         self._lines = itertools.count(1)
         self._hangup = asyncio.Event()
@@ -93,7 +92,7 @@ class DemoController(ControllerCore):
         return self._muted
 
     async def start(self) -> None:
-        if self._closed or self._state.in_call or self._state is CallState.ENDING:
+        if not self._may_start():
             return
         self._hangup = asyncio.Event()
         self._set_state(CallState.REQUESTING_TOKEN)

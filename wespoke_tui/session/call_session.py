@@ -21,7 +21,7 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ from livekit import rtc
 
 from wespoke_tui.api import CallToken, WespokeClient
 from wespoke_tui.audio.base import SAMPLE_RATE, AudioBackend, played_tap_of, preflight_of
-from wespoke_tui.audio.meter import METER_HZ, Level, LevelMeter, RateLimiter
+from wespoke_tui.audio.meter import Level
 from wespoke_tui.audio.mixing import TrackMixer
+from wespoke_tui.conversation import ControllerCore
 from wespoke_tui.errors import (
     AUDIO_FALLBACK,
     CONNECTION_ERROR,
@@ -41,7 +42,6 @@ from wespoke_tui.errors import (
     UNKNOWN_ERROR,
     CallError,
 )
-from wespoke_tui.event_stream import EventStream
 from wespoke_tui.events import (
     VOICE,
     AssistantLevel,
@@ -55,7 +55,6 @@ from wespoke_tui.events import (
     MicLevel,
     MuteChanged,
     RateLimitInfo,
-    StateChanged,
 )
 from wespoke_tui.i18n import Texts
 from wespoke_tui.session.data import DataHandler
@@ -84,17 +83,16 @@ from wespoke_tui.session.parts import (
     register_secret,
     scrub_token,
 )
-from wespoke_tui.session.quality import QualityMonitor
 from wespoke_tui.session.recording import CallRecorder
 from wespoke_tui.session.room_events import RoomEventHandler
 from wespoke_tui.session.silence import silence_event
-from wespoke_tui.session.turns import ResponseTimer
 from wespoke_tui.settings import Settings
 
 log = logging.getLogger(__name__)
 
-class CallSession:
-    """The call controller over LiveKit. One call at a time; many calls in a row."""
+class CallSession(ControllerCore):
+    """The call controller over LiveKit. One call at a time; many calls in a row. The state, the
+    event stream and the start guard are `ControllerCore`'s, as for the chat and the demo."""
 
     capabilities = VOICE
 
@@ -104,28 +102,16 @@ class CallSession:
         backend_factory: Callable[[], AudioBackend],
         client_factory: Callable[[], WespokeClient] | None = None,
     ) -> None:
+        super().__init__()
         self._settings = settings
         self._backend_factory = backend_factory
         self._client_factory = client_factory or self._default_client
         self._client: WespokeClient | None = None
-        self._stream = EventStream()
-        self._state = CallState.IDLE
         self._muted = False
         self._call: CallParts | None = None
-        self._backend: AudioBackend | None = None
-        self._background: set[asyncio.Task[Any]] = set()
-        self._closed = False
-        self._mic_meter = LevelMeter()
-        self._assistant_meter = LevelMeter()
-        # One limiter for both meters: their levels leave together, so a screen repaints both in
-        # one pass instead of one pass per meter.
-        self._levels_limiter = RateLimiter(METER_HZ)
-        self._mic_is_levels_clock = False
-        self._mic_published_at: float | None = None  # monotonic; when the current call's mic went up
+        self._background: set[asyncio.Task[Any]] = set()  # hang-ups and `/end`: awaited, not cancelled
         self.last_setup_s: float | None = None  # token request → connected, for measurements
         self._recorder = CallRecorder(settings.record_dir, Texts(settings.lang), self._emit)
-        self._response = ResponseTimer()
-        self._quality = QualityMonitor()
         self._room_events = RoomEventHandler(
             lang=lambda: settings.lang,
             state=lambda: self._state,
@@ -141,10 +127,6 @@ class CallSession:
     # ------------------------------------------------------------------ CallController
 
     @property
-    def state(self) -> CallState:
-        return self._state
-
-    @property
     def muted(self) -> bool:
         return self._muted
 
@@ -158,21 +140,13 @@ class CallSession:
         """The live room of the current call (for diagnostics and tests)."""
         return self._call.room if self._call else None
 
-    def events(self) -> AsyncIterator[CallEvent]:
-        return aiter(self._stream)
-
     async def start(self) -> None:
-        if self._closed or self._state.in_call or self._state == CallState.ENDING:
+        if not self._may_start():
             return
         if self._call is not None and not self._call.setup_finished:
             return  # a call checking its devices (still idle) is already starting
-        call = CallParts()
-        self._mic_is_levels_clock = False  # until this call's microphone (pump or native levels) runs
-        self._response = ResponseTimer()
-        self._quality = QualityMonitor()
+        call = CallParts()  # everything this call holds, new: nothing of the last call is reset by hand
         self._call = call
-        self._mic_meter.reset()
-        self._assistant_meter.reset()
         setup = asyncio.get_running_loop().create_task(self._setup(call), name="call-setup")
         try:
             # Shielded: cancelling start() must never cancel a Room.connect in flight.
@@ -308,7 +282,7 @@ class CallSession:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
             self._client = None
-        self._stream.close()
+        self._close_stream()
 
     # ------------------------------------------------------------------ setup
 
@@ -326,7 +300,7 @@ class CallSession:
         try:
             # The devices first, before any word of a token: a token creates (and bills) a call.
             backend = self._backend_factory()
-            self._backend = backend
+            call.backend = backend
             check = preflight_of(backend)
             if check is not None:
                 await asyncio.to_thread(check)
@@ -419,7 +393,7 @@ class CallSession:
         raise CallError.of(CONNECTION_ERROR, f"room connect failed: {message}", lang=self._settings.lang)
 
     async def _open_audio(self, call: CallParts) -> None:
-        backend = self._backend
+        backend = call.backend
         assert backend is not None, "made (and checked) before the token"
         output = backend.open_output()
         try:
@@ -429,7 +403,7 @@ class CallSession:
         except Exception as exc:
             raise CallError.of(SPEAKER_ERROR, f"output failed: {type(exc).__name__}: {exc}", lang=self._settings.lang) from None
         call.output = output
-        call.mixer = TrackMixer(self._play_frame)
+        call.mixer = TrackMixer(lambda frame: self._play_frame(call, frame))
         for track in list(call.pending_tracks.values()):
             self._start_playback(call, track)
         call.pending_tracks.clear()
@@ -454,9 +428,9 @@ class CallSession:
             call.source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=SOURCE_QUEUE_MS)
             call.mic_track = rtc.LocalAudioTrack.create_audio_track(MIC_TRACK_NAME, call.source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-        self._mic_published_at = None
+        call.mic_published_at = None
         await call.room.local_participant.publish_track(call.mic_track, options)
-        self._mic_published_at = time.monotonic()
+        call.mic_published_at = time.monotonic()
         if self._muted:
             call.mic_track.mute()
 
@@ -474,7 +448,7 @@ class CallSession:
     def _start_playback(self, call: CallParts, track: rtc.RemoteAudioTrack) -> None:
         if track.sid in call.streams or call.mixer is None:
             return
-        tap_ms = getattr(self._backend, "tap_frame_ms", None)  # the native module plays it itself
+        tap_ms = getattr(call.backend, "tap_frame_ms", None)  # the native module plays it itself
         stream = rtc.AudioStream(
             track, sample_rate=SAMPLE_RATE, num_channels=1, capacity=STREAM_CAPACITY_FRAMES,
             frame_size_ms=tap_ms or STREAM_FRAME_MS,
@@ -500,20 +474,19 @@ class CallSession:
             if call.mixer is not None:
                 call.mixer.push(track_sid, samples)
 
-    def _play_frame(self, frame: np.ndarray) -> None:
-        call = self._call
-        if call is None or call.output is None:
+    def _play_frame(self, call: CallParts, frame: np.ndarray) -> None:
+        if call.output is None:
             return
         delay = getattr(call.output, "delay_s", None)
         delay_s = delay() if delay is not None else 0.0
         if self._recorder.active and not self._record_played(call):
             self._recorder.speaker(frame, delay_s)  # an output without a tap: as written, + its delay
         call.output.write(frame)
-        self._assistant_meter.update(frame)
+        call.assistant_meter.update(frame)
         now = time.monotonic()
-        self._response.assistant(frame.size, self._assistant_meter.last_frame_dbfs, now + delay_s)
-        if not self._mic_is_levels_clock and self._levels_limiter.ready(now):
-            self._emit_levels()  # listen-only: the assistant's frames are the meters' clock
+        call.response.assistant(frame.size, call.assistant_meter.last_frame_dbfs, now + delay_s)
+        if not call.mic_is_levels_clock and call.levels_limiter.ready(now):
+            self._emit_levels(call)  # listen-only: the assistant's frames are the meters' clock
 
     def _record_played(self, call: CallParts) -> bool:
         """Hand the recording what the speaker played since last time, stamped when heard; False
@@ -526,24 +499,24 @@ class CallSession:
             self._recorder.played(block, heard_at)
         return True
 
-    def _emit_levels(self, mic: Level | None = None) -> None:
+    def _emit_levels(self, call: CallParts, mic: Level | None = None) -> None:
         if mic is not None:
             self._emit(MicLevel(mic.rms_dbfs, mic.peak_dbfs, self._muted))
-        assistant = self._assistant_meter.level
+        assistant = call.assistant_meter.level
         self._emit(AssistantLevel(assistant.rms_dbfs, assistant.peak_dbfs))
 
     async def _pump_mic(self, call: CallParts) -> None:
         assert call.input is not None
-        self._mic_is_levels_clock = True
+        call.mic_is_levels_clock = True
         try:
             async for frame in call.input.frames():
-                level = self._mic_meter.update(frame)
+                level = call.mic_meter.update(frame)
                 now = time.monotonic()
-                if self._levels_limiter.ready(now):
-                    self._emit_levels(level)
+                if call.levels_limiter.ready(now):
+                    self._emit_levels(call, level)
                 self._watch_silence(call, frame)
                 captured_at = getattr(call.input, "last_captured_at", None)
-                self._response.caller(frame.size, self._mic_meter.last_frame_dbfs,
+                call.response.caller(frame.size, call.mic_meter.last_frame_dbfs,
                                       captured_at if captured_at is not None else now)
                 if self._recorder.active:
                     self._recorder.mic(frame, self._muted or call.source is None, captured_at)
@@ -565,12 +538,13 @@ class CallSession:
             message = f"the microphone stopped: {type(exc).__name__}"
             self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, message, lang=self._settings.lang), fatal=False))
         finally:
-            self._mic_is_levels_clock = False
+            call.mic_is_levels_clock = False
 
     def _native_view(self, call: CallParts) -> NativeView:
         """What the native path's level task needs of this session."""
-        return NativeView(muted=lambda: self._muted, emit=self._emit, emit_levels=self._native_levels_out,
-                          response=lambda: self._response, lost=lambda why: self._spawn(self._fall_back(call, why)),
+        return NativeView(muted=lambda: self._muted, emit=self._emit,
+                          emit_levels=lambda mic: self._native_levels_out(call, mic),
+                          response=lambda: call.response, lost=lambda why: self._spawn(self._fall_back(call, why)),
                           lang=self._settings.lang)
 
     async def _fall_back(self, call: CallParts, reason: str, *, code: str = AUDIO_FALLBACK) -> None:
@@ -581,7 +555,7 @@ class CallSession:
         tracks wait as at setup (`call.output` None) and `_open_audio` runs again, now on the
         Python path, whose own errors (no device at all, a microphone that does not open) are
         what the user then sees."""
-        fall_back_now = getattr(self._backend, "fall_back_now", None)
+        fall_back_now = getattr(call.backend, "fall_back_now", None)
         room = call.room
         if call.hangup.is_set() or fall_back_now is None or room is None or not call.native_mic:
             return  # (a second cause while the first moves the call: no longer native_mic)
@@ -612,9 +586,9 @@ class CallSession:
         if call.input is not None and not call.hangup.is_set():
             self._call_task(call, self._pump_mic(call), "mic-pump")
 
-    def _native_levels_out(self, mic: Level) -> None:
-        self._mic_is_levels_clock = True
-        self._emit_levels(mic)
+    def _native_levels_out(self, call: CallParts, mic: Level) -> None:
+        call.mic_is_levels_clock = True
+        self._emit_levels(call, mic)
 
     def _watch_silence(self, call: CallParts, frame: np.ndarray) -> None:
         """A device microphone giving exact zeros while unmuted: say why, once (WAV and scripted
@@ -629,10 +603,10 @@ class CallSession:
     async def _report_health(self, call: CallParts) -> None:
         while True:
             await asyncio.sleep(HEALTH_INTERVAL_S)
-            if self._backend is None:
+            if call.backend is None:
                 continue
             try:
-                counters = self._backend.health()
+                counters = call.backend.health()
             except Exception:
                 log.debug("audio health unavailable", exc_info=True)
                 continue
@@ -662,8 +636,8 @@ class CallSession:
             return
         if call.hangup.is_set() or not (stats.publisher_stats or stats.subscriber_stats):
             return  # a room being left has no figures to show, only zeros
-        self._emit(self._quality.sample(list(stats.publisher_stats), list(stats.subscriber_stats), counters,
-                                        self._response.last_ms))
+        self._emit(call.quality.sample(list(stats.publisher_stats), list(stats.subscriber_stats), counters,
+                                       call.response.last_ms))
 
     async def _poll_messages(self, call: CallParts) -> None:
         """The web SDK's fallback for data messages lost on the way: the history, every 2 s."""
@@ -708,7 +682,7 @@ class CallSession:
         room = call.room
         if room is not None:
             await let_join_settle(call, room)
-            await let_publish_settle(call, self._mic_published_at)
+            await let_publish_settle(call, call.mic_published_at)
             try:
                 await asyncio.wait_for(room.disconnect(), DISCONNECT_TIMEOUT_S)
             except (asyncio.TimeoutError, Exception) as exc:
@@ -748,16 +722,9 @@ class CallSession:
 
     # ------------------------------------------------------------------ helpers
 
-    def _set_state(self, state: CallState, error: CallError | None = None) -> None:
-        if state == self._state:
-            return
-        previous, self._state = self._state, state
-        log.info("state %s → %s", previous, state)
-        self._emit(StateChanged(state=state, previous=previous, error=error))
-
     def _emit(self, event: CallEvent) -> None:
         self._recorder.event(event)
-        self._stream.put(event)
+        super()._emit(event)
 
     def _call_task(self, call: CallParts, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(logged(coro, name), name=name)

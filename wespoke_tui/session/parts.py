@@ -12,11 +12,14 @@ from typing import Any
 from livekit import rtc
 
 from wespoke_tui.api import CallToken
-from wespoke_tui.audio.base import AudioInput, AudioOutput
+from wespoke_tui.audio.base import AudioBackend, AudioInput, AudioOutput
+from wespoke_tui.audio.meter import METER_HZ, LevelMeter, RateLimiter
 from wespoke_tui.audio.mixing import TrackMixer
 from wespoke_tui.errors import CallError
 from wespoke_tui.session.data import DataHandler
+from wespoke_tui.session.quality import QualityMonitor
 from wespoke_tui.session.silence import SilenceWatch
+from wespoke_tui.session.turns import ResponseTimer
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,19 @@ class CallParts:
         self.data: DataHandler | None = None
         self.end_task: asyncio.Task[Any] | None = None  # `/end` after the room was left
         self.record_deleted = False
+        # The audio side: the devices' backend, made before the token; the meters, which share
+        # one limiter (both levels leave together: a screen repaints both in one pass); whether
+        # the microphone (its pump or the native levels) is the meters' clock, else the
+        # assistant's frames are; when the microphone's track went up; the turn timer and the
+        # quality panel's monitor.
+        self.backend: AudioBackend | None = None
+        self.mic_meter = LevelMeter()
+        self.assistant_meter = LevelMeter()
+        self.levels_limiter = RateLimiter(METER_HZ)
+        self.mic_is_levels_clock = False
+        self.mic_published_at: float | None = None  # monotonic
+        self.response = ResponseTimer()
+        self.quality = QualityMonitor()
 
     @property
     def native_mic(self) -> bool:
