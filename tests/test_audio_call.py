@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.stack.pulse_rig import PulseRig, dominant_hz, power_dbfs, read_wav, sine, speech_wav, write_wav
+from tests.stack.pulse_rig import PulseRig, speech_wav
+from tests.support.signals import dominant_hz, power_dbfs, read_wav, sine, write_wav
 from wespoke_tui.audio.engine import SoundDeviceBackend
 from wespoke_tui.events import CallState, ErrorEvent
 from wespoke_tui.session import CallSession
@@ -100,8 +101,8 @@ async def test_call_on_sound_devices_sends_the_mic_and_plays_the_greeting(
     assert not errors, errors
 
     greeting = loudest_window(heard, 1.2)
-    print(f"\ngreeting from speaker.monitor: {power_dbfs(greeting):.1f} dBFS RMS at {dominant_hz(greeting):.0f} Hz")
-    assert dominant_hz(greeting) == pytest.approx(GREETING_HZ, abs=3)
+    print(f"\ngreeting from speaker.monitor: {power_dbfs(greeting):.1f} dBFS RMS at {dominant_hz(greeting, ignore_dc=True):.0f} Hz")
+    assert dominant_hz(greeting, ignore_dc=True) == pytest.approx(GREETING_HZ, abs=3)
     assert power_dbfs(greeting) == pytest.approx(GREETING_RMS_DBFS, abs=2.0)
 
     received = plateau_levels(assistant.events("frame_rms"))
@@ -126,7 +127,7 @@ async def test_call_with_echo_cancellation_on_sends_speech_not_the_greeting(
     sound_rig.add_echo_path(delay_ms=50)
     assistant, heard, health, errors = await run_call(wespoke_stack, sound_rig, tmp_path, speech)
     assert not errors, errors
-    assert dominant_hz(loudest_window(heard, 1.2)) == pytest.approx(GREETING_HZ, abs=3)
+    assert dominant_hz(loudest_window(heard, 1.2), ignore_dc=True) == pytest.approx(GREETING_HZ, abs=3)
     frames = assistant.events("frame_rms")
     start = assistant.events("greeting_start")[0]["wall"]
     done = assistant.events("greeting_done")[0]["wall"]

@@ -18,18 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.stack.pulse_rig import (
-    PulseRig,
-    alsa_base_config,
-    dominant_hz,
-    frame_levels,
-    power_dbfs,
-    read_wav,
-    segments,
-    sine,
-    write_realtime,
-    write_wav,
-)
+from tests.stack.pulse_rig import PulseRig, alsa_base_config, segments, write_realtime
+from tests.support.signals import dominant_hz, frame_levels, power_dbfs, read_wav, sine, write_wav
 from wespoke_tui.audio.devices import (
     format_devices,
     list_devices,
@@ -138,9 +128,9 @@ async def test_capture_and_playback_on_devices_chosen_by_name(sound_rig: PulseRi
     await output.aclose()
     heard = np.concatenate(frames)
     (tone_in,) = segments(frame_levels(heard))
-    assert dominant_hz(tone_in.steady(heard)) == pytest.approx(1000, abs=5)
+    assert dominant_hz(tone_in.steady(heard), ignore_dc=True) == pytest.approx(1000, abs=5)
     (tone_out,) = segments(frame_levels(recorded))
-    assert dominant_hz(tone_out.steady(recorded, margin=5)) == pytest.approx(660, abs=3)
+    assert dominant_hz(tone_out.steady(recorded, margin=5), ignore_dc=True) == pytest.approx(660, abs=3)
     assert power_dbfs(tone_out.steady(recorded, margin=5)) == pytest.approx(-23.0, abs=1.5)
 
 

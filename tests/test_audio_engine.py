@@ -19,19 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.stack.pulse_rig import (
-    PulseRig,
-    RigEvent,
-    dominant_hz,
-    frame_levels,
-    power_dbfs,
-    read_wav,
-    segments,
-    sine,
-    speech_wav,
-    write_realtime,
-    write_wav,
-)
+from tests.stack.pulse_rig import PulseRig, RigEvent, segments, speech_wav, write_realtime
+from tests.support.signals import dominant_hz, frame_levels, power_dbfs, read_wav, sine, write_wav
 from wespoke_tui.audio.base import FRAME_MS, FRAME_SAMPLES
 from wespoke_tui.audio.capture import BACKLOG_WINDOW_S, CAPTURE_FRAME_MS, CAPTURE_FRAME_SAMPLES, SoundDeviceCapture
 from wespoke_tui.audio.engine import SoundDeviceBackend
@@ -351,8 +340,8 @@ async def test_capture_hears_what_is_played_into_the_mic(sound_rig: PulseRig, tm
     assert power_dbfs(first.steady(audio)) == pytest.approx(-23.0, abs=1.5)
     assert power_dbfs(audio[(first.stop + 5) * BLOCK : (second.start - 5) * BLOCK]) <= -60.0
     assert power_dbfs(second.steady(audio)) == pytest.approx(-13.0, abs=1.5)
-    assert dominant_hz(first.steady(audio)) == pytest.approx(1000, abs=5)
-    assert dominant_hz(second.steady(audio)) == pytest.approx(500, abs=5)
+    assert dominant_hz(first.steady(audio), ignore_dc=True) == pytest.approx(1000, abs=5)
+    assert dominant_hz(second.steady(audio), ignore_dc=True) == pytest.approx(500, abs=5)
     assert capture.rate == RATE
     assert capture.max_queue_depth <= 20
 
@@ -380,7 +369,7 @@ async def test_playback_comes_out_of_the_speaker(sound_rig: PulseRig, tmp_path: 
     played = tone.frames - tone.gap_frames
     assert played == pytest.approx(200, abs=3 + lost_frames(backend.playback)), "2 s of tone, not stretched or cut"
     assert power_dbfs(tone.steady(recorded, margin=5)) == pytest.approx(-23.0, abs=1.0)
-    assert dominant_hz(tone.steady(recorded, margin=5)) == pytest.approx(440, abs=2)
+    assert dominant_hz(tone.steady(recorded, margin=5), ignore_dc=True) == pytest.approx(440, abs=2)
 
 
 async def test_device_underflows_that_recur_raise_the_output_latency_in_the_next_pause(sound_rig: PulseRig, tmp_path: Path) -> None:
@@ -627,10 +616,10 @@ async def test_a_device_at_44100_hz_is_resampled_both_ways(sound_rig: PulseRig, 
     assert all(f.shape == (CAPTURE_FRAME_SAMPLES,) for f in frames)
     heard = np.concatenate(frames)
     (tone_in,) = segments(frame_levels(heard))
-    assert dominant_hz(tone_in.steady(heard, margin=5)) == pytest.approx(1000, abs=5)
+    assert dominant_hz(tone_in.steady(heard, margin=5), ignore_dc=True) == pytest.approx(1000, abs=5)
     assert power_dbfs(tone_in.steady(heard, margin=5)) == pytest.approx(-23.0, abs=1.0)
     (tone_out,) = segments(frame_levels(recorded))
-    assert dominant_hz(tone_out.steady(recorded, margin=5)) == pytest.approx(440, abs=3)
+    assert dominant_hz(tone_out.steady(recorded, margin=5), ignore_dc=True) == pytest.approx(440, abs=3)
     assert power_dbfs(tone_out.steady(recorded, margin=5)) == pytest.approx(-23.0, abs=1.0)
     # The far end waits for the microphone's next frame (none here: capture runs without the APM),
     # the newest 200 ms of it; one near-end frame takes it into the APM at the device's rate.

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from livekit.rtc import stats
 
-from tests.test_session import Recorder, make_settings
+from tests.support.events import EventRecorder
+from tests.support.signals import tone_wav
+from tests.test_session import make_settings
 from wespoke_tui.audio.base import FRAME_SAMPLES
-from wespoke_tui.audio.wav import WavBackend, WavOutput, write_wav_48k_mono
+from wespoke_tui.audio.wav import WavBackend, WavOutput
 from wespoke_tui.events import CallQuality, CallState, QualityLevel
 from wespoke_tui.session import CallSession
 from wespoke_tui.session.quality import QualityMonitor, rate
@@ -23,19 +25,12 @@ from wespoke_tui.session.turns import SPEECH_DBFS
 RATE = 48_000
 
 
-def tone_wav(path: Path, lead_s: float, tone_s: float, tail_s: float, hz: float = 300.0) -> Path:
-    t = np.arange(int(tone_s * RATE)) / RATE
-    samples = np.concatenate([np.zeros(int(lead_s * RATE)), np.sin(2 * np.pi * hz * t) * 8000, np.zeros(int(tail_s * RATE))])
-    write_wav_48k_mono(path, samples.astype(np.int16))
-    return path
-
-
 async def test_a_real_call_reports_its_connection_and_audio_each_second(wespoke_stack, tmp_path: Path) -> None:
     # The tone lasts the whole call: on a loaded machine the assistant's process can take ~10 s to
     # join (seen with two CPU hogs), and the figures below are of the echo that follows it.
-    sent = tone_wav(tmp_path / "in.wav", 0.5, 40.0, 0.0)
+    sent = tone_wav(tmp_path / "in.wav", 40.0, lead_s=0.5)
     session = CallSession(make_settings(wespoke_stack.api), lambda: WavBackend(sent, tmp_path / "out.wav"))
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     assert session.state is CallState.CONNECTED
     assistant = wespoke_stack.assistant_for(session.call_id, timeout=30)
@@ -166,10 +161,10 @@ async def test_the_last_response_time_is_measured_from_the_end_of_speech_to_the_
     # The caller speaks for 1 s; the assistant stays silent (no greeting: nothing else it plays
     # can be taken for the answer, whenever it would come) until the test makes it answer.
     lead_s, speech_s = 2.5, 1.0
-    sent = tone_wav(tmp_path / "in.wav", lead_s, speech_s, 6.0)
+    sent = tone_wav(tmp_path / "in.wav", speech_s, lead_s=lead_s, tail_s=6.0)
     backend = TimedWavBackend(sent, tmp_path / "out.wav")
     session = CallSession(make_settings(wespoke_stack.api), lambda: backend)
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     assistant = wespoke_stack.assistants[-1]
     timeline = CallTimeline(assistant, backend, lead_s + speech_s)

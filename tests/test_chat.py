@@ -4,12 +4,12 @@ and the demo's offline chat: what a user of `--chat` sees, as events."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from tests.stack.wespoke_fixtures import TestWespokeServer
+from tests.support.events import EventRecorder
 from wespoke_tui.controllers import make_controller
 from wespoke_tui.controllers.chat import ChatController
 from wespoke_tui.errors import (
@@ -26,7 +26,6 @@ from wespoke_tui.events import (
     TEXT_ONLY,
     AgentState,
     AgentStateChanged,
-    CallEvent,
     CallStarted,
     CallState,
     ErrorEvent,
@@ -40,33 +39,6 @@ from wespoke_tui.settings import Settings
 pytestmark = pytest.mark.timeout(60)
 
 
-class Collected:
-    """Every event of a controller, read as they come."""
-
-    def __init__(self, controller: ChatController) -> None:
-        self.events: list[CallEvent] = []
-        self._task = asyncio.get_running_loop().create_task(self._read(controller.events()))
-
-    async def _read(self, events: AsyncIterator[CallEvent]) -> None:
-        async for event in events:
-            self.events.append(event)
-
-    async def drain(self) -> None:
-        await asyncio.sleep(0.05)
-
-    def of(self, kind: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    def states(self) -> list[CallState]:
-        return [e.state for e in self.of(StateChanged)]
-
-    def finals(self) -> list[tuple[str, str]]:
-        return [(e.role, e.text) for e in self.of(TranscriptItem) if e.final]
-
-    async def close(self) -> None:
-        await asyncio.wait_for(self._task, 5)
-
-
 def chat_settings(server: TestWespokeServer, **changes: Any) -> Settings:
     settings = Settings(api_url=server.url, api_key=server.api_key, assistant_id=server.assistant_id, lang="en",
                         chat=True, user_id="u-42", first_message="Merhaba, yazın lütfen.")
@@ -75,10 +47,10 @@ def chat_settings(server: TestWespokeServer, **changes: Any) -> Settings:
     return settings
 
 
-async def open_chat(server: TestWespokeServer, **changes: Any) -> tuple[ChatController, Collected]:
+async def open_chat(server: TestWespokeServer, **changes: Any) -> tuple[ChatController, EventRecorder]:
     controller = make_controller(chat_settings(server, **changes), lambda: pytest.fail("a chat opens no audio"))
     assert isinstance(controller, ChatController) and controller.capabilities == TEXT_ONLY
-    events = Collected(controller)
+    events = EventRecorder(controller)
     await controller.start()
     return controller, events
 
@@ -87,7 +59,7 @@ async def test_a_chat_greets_streams_each_reply_in_place_and_ends_on_the_server(
     wespoke_server: TestWespokeServer,
 ) -> None:
     controller, events = await open_chat(wespoke_server)
-    await events.drain()
+    await asyncio.sleep(0.05)  # the recorder takes the events
     assert controller.state is CallState.CONNECTED
     (chat_id,) = wespoke_server.chats
     record = wespoke_server.chats[chat_id]
@@ -96,7 +68,7 @@ async def test_a_chat_greets_streams_each_reply_in_place_and_ends_on_the_server(
 
     await controller.send_text("  kargom nerede?  ")
     await controller.send_text("   ")  # nothing to send
-    await events.drain()
+    await asyncio.sleep(0.05)  # the recorder takes the events
     assert events.finals() == [("assistant", "Merhaba, yazın lütfen."), ("user", "kargom nerede?"),
                                ("assistant", "You said: kargom nerede?")]
     reply = [e for e in events.of(TranscriptItem) if e.role == "assistant" and e.id != f"{chat_id}-greeting"]
@@ -110,7 +82,7 @@ async def test_a_chat_greets_streams_each_reply_in_place_and_ends_on_the_server(
     assert [m["content"] for m in record.messages if m["role"] == "user"] == ["kargom nerede?"]
 
     await controller.aclose()
-    await events.close()
+    await events.aclose()
     assert record.ended
     assert events.states() == [CallState.CONNECTING, CallState.CONNECTED, CallState.ENDING, CallState.ENDED]
     assert events.of(ErrorEvent) == []
@@ -120,7 +92,7 @@ async def test_tool_calls_and_knowledge_sources_come_before_the_answer(wespoke_s
     controller, events = await open_chat(wespoke_server)
     await controller.send_text("What is the weather in Izmir?")
     await controller.aclose()
-    await events.close()
+    await events.aclose()
     tools = events.of(ToolEvent)
     assert [(t.phase, t.tool_name, t.tool_type) for t in tools] == [
         ("start", "lookup_weather", "function"), ("complete", "lookup_weather", "function")
@@ -152,7 +124,7 @@ async def test_a_reply_cut_mid_stream_is_said_marked_and_the_chat_goes_on(
     assert events.finals()[-1] == ("assistant", "You said: second question")
     assert len(events.of(ErrorEvent)) == 1
     await controller.aclose()
-    await events.close()
+    await events.aclose()
 
 
 @pytest.mark.parametrize(
@@ -166,7 +138,7 @@ async def test_a_chat_that_cannot_start_fails_with_its_user_message(
     wespoke_server.fail_next("chat_start", status=status, drop=status is None, headers={"Retry-After": "7"})
     controller, events = await open_chat(wespoke_server, lang="tr")
     await controller.aclose()
-    await events.close()
+    await events.aclose()
     assert events.states() == [CallState.CONNECTING, CallState.FAILED]
     failed = events.of(StateChanged)[-1]
     assert failed.error is not None and failed.error.code == code
@@ -185,7 +157,7 @@ async def test_a_message_the_api_refuses_is_said_and_the_chat_goes_on(wespoke_se
     await controller.send_text("hello again")
     assert events.finals()[-1] == ("assistant", "You said: hello again")
     await controller.aclose()
-    await events.close()
+    await events.aclose()
 
 
 async def test_a_chat_the_server_ended_fails_with_chat_ended(wespoke_server: TestWespokeServer) -> None:
@@ -193,26 +165,26 @@ async def test_a_chat_the_server_ended_fails_with_chat_ended(wespoke_server: Tes
     (record,) = wespoke_server.chats.values()
     record.ended = True  # e.g. closed by the backend after a timeout
     await controller.send_text("still there?")
-    await events.drain()
+    await asyncio.sleep(0.05)  # the recorder takes the events
     assert controller.state is CallState.FAILED
     assert events.of(StateChanged)[-1].error.code == CHAT_ENDED
     assert [e.error.code for e in events.of(ErrorEvent)] == [CHAT_ENDED]
     assert "sona erdi" in events.of(ErrorEvent)[0].error.in_language("tr").user_message
     await controller.aclose()  # nothing left to end: no second /end, no error
-    await events.close()
+    await events.aclose()
     assert not any(r.path.endswith("/end") for r in wespoke_server.requests)
 
 
 async def test_hanging_up_while_the_chat_opens_still_ends_it_on_the_server(wespoke_server: TestWespokeServer) -> None:
     wespoke_server.fail_next("chat_start", delay_s=0.8)
     controller = make_controller(chat_settings(wespoke_server), lambda: pytest.fail("no audio"))
-    events = Collected(controller)  # type: ignore[arg-type]
+    events = EventRecorder(controller)  # type: ignore[arg-type]
     start = asyncio.get_running_loop().create_task(controller.start())
     await asyncio.sleep(0.2)
     await controller.hang_up()
     await start
     await controller.aclose()
-    await events.close()
+    await events.aclose()
     (record,) = wespoke_server.chats.values()
     assert record.ended  # opened after the hang-up began, and ended all the same
     assert events.states() == [CallState.CONNECTING, CallState.ENDING, CallState.ENDED]
@@ -226,7 +198,7 @@ async def test_hanging_up_during_a_reply_stops_it_and_ends_the_chat(wespoke_serv
     await asyncio.wait_for(controller.hang_up(), 4.0)
     await asyncio.wait_for(send, 2.0)  # the sender is released, not left waiting
     await controller.aclose()
-    await events.close()
+    await events.aclose()
     (record,) = wespoke_server.chats.values()
     assert record.ended
     assert events.states()[-1] is CallState.ENDED and events.of(ErrorEvent) == []
@@ -236,7 +208,7 @@ async def test_messages_sent_at_once_are_answered_one_at_a_time_in_order(wespoke
     controller, events = await open_chat(wespoke_server)
     await asyncio.gather(*(controller.send_text(f"message {n}") for n in range(1, 4)))
     await controller.aclose()
-    await events.close()
+    await events.aclose()
     assert events.finals()[1:] == [
         ("user", "message 1"), ("assistant", "You said: message 1"),
         ("user", "message 2"), ("assistant", "You said: message 2"),
@@ -248,7 +220,7 @@ async def test_a_chat_that_could_not_say_goodbye_tells_the_user(wespoke_server: 
     controller, events = await open_chat(wespoke_server)
     wespoke_server.fail_next("chat_end", status=500)
     await controller.aclose()
-    await events.close()
+    await events.aclose()
     assert events.states()[-1] is CallState.ENDED
     assert [(e.error.code, e.fatal) for e in events.of(ErrorEvent)] == [(SERVER_ERROR, False)]
 
@@ -256,11 +228,11 @@ async def test_a_chat_that_could_not_say_goodbye_tells_the_user(wespoke_server: 
 async def test_the_demo_chats_offline() -> None:
     settings = Settings(lang="tr", demo=True, chat=True)
     controller = make_controller(settings, lambda: pytest.fail("no audio"))
-    events = Collected(controller)  # type: ignore[arg-type]
+    events = EventRecorder(controller)  # type: ignore[arg-type]
     await controller.start()
     await controller.send_text("merhaba")
     await controller.aclose()
-    await events.close()
+    await events.aclose()
     assert events.finals() == [("assistant", "Merhaba! Bir şey yazın, aynen geri yazayım."), ("user", "merhaba"),
                                ("assistant", "Şunu yazdınız: merhaba")]
     assert len([e for e in events.of(TranscriptItem) if not e.final]) >= 1  # it streamed

@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.events import EventRecorder
+from tests.support.waiting import eventually
 from tests.ui_support import NullBackend
 from wespoke_tui.audio.base import FRAME_SAMPLES, SAMPLE_RATE
 from wespoke_tui.audio.meter import rms_dbfs
 from wespoke_tui.audio.wav import read_wav_48k_mono, write_wav_48k_mono
 from wespoke_tui.controllers.demo import DemoController, greeting_path
 from wespoke_tui.errors import SPEAKER_ERROR, CallError
-from wespoke_tui.events import CallState, ErrorEvent, MicLevel, StateChanged, TranscriptItem
+from wespoke_tui.events import CallState, ErrorEvent, MicLevel
 from wespoke_tui.settings import Settings
 
 
@@ -28,30 +30,6 @@ def silence(seconds: float) -> list[np.ndarray]:
     return [np.zeros(FRAME_SAMPLES, dtype=np.int16)] * round(seconds * 100)
 
 
-class Recorder:
-    """Collects a controller's events in the background."""
-
-    def __init__(self, controller: DemoController) -> None:
-        self.events: list[object] = []
-        self._task = asyncio.get_running_loop().create_task(self._run(controller))
-
-    async def _run(self, controller: DemoController) -> None:
-        async for event in controller.events():
-            self.events.append(event)
-
-    def states(self) -> list[CallState]:
-        return [e.state for e in self.events if isinstance(e, StateChanged)]
-
-    def lines(self) -> list[TranscriptItem]:
-        return [e for e in self.events if isinstance(e, TranscriptItem)]
-
-    async def wait_for(self, predicate, timeout: float = 8.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not predicate():
-            assert asyncio.get_running_loop().time() < deadline, f"timed out; events: {self.events[-8:]}"
-            await asyncio.sleep(0.02)
-
-
 @pytest.fixture
 def short_greeting(tmp_path: Path) -> Path:
     path = tmp_path / "greeting.wav"
@@ -63,11 +41,11 @@ async def test_greets_then_repeats_what_was_said(short_greeting: Path) -> None:
     speech = tone(1.0)
     backend = NullBackend(silence(0.5) + speech)
     demo = DemoController(Settings(lang="en"), lambda: backend, greeting=short_greeting)
-    rec = Recorder(demo)
+    rec = EventRecorder(demo)
     await demo.start()
-    await rec.wait_for(lambda: len(rec.states()) >= 3)
+    await rec.until(lambda: len(rec.states()) >= 3, timeout=8.0)
     assert rec.states()[:3] == [CallState.REQUESTING_TOKEN, CallState.CONNECTING, CallState.CONNECTED]
-    await rec.wait_for(lambda: any(line.text == "I repeated it back." for line in rec.lines()))
+    await rec.until(lambda: any(line.text == "I repeated it back." for line in rec.lines()), timeout=8.0)
 
     lines = rec.lines()
     assert lines[0].role == "assistant" and lines[0].text == "Hi! Say something and I will repeat it."
@@ -92,7 +70,7 @@ async def test_greets_then_repeats_what_was_said(short_greeting: Path) -> None:
 async def test_muted_speech_is_neither_recorded_nor_repeated(short_greeting: Path) -> None:
     backend = NullBackend(silence(0.5) + tone(1.0) + silence(1.0))
     demo = DemoController(Settings(lang="en"), lambda: backend, greeting=short_greeting)
-    rec = Recorder(demo)
+    rec = EventRecorder(demo)
     await demo.set_muted(True)
     await demo.start()
     await asyncio.sleep(2.5)
@@ -101,19 +79,19 @@ async def test_muted_speech_is_neither_recorded_nor_repeated(short_greeting: Pat
     # The meter still reads the microphone while muted, so the UI can say "you are muted".
     assert any(isinstance(e, MicLevel) and e.muted and e.rms_dbfs > -20 for e in rec.events)
     await demo.aclose()
-    await rec.wait_for(lambda: rec.states()[-1] is CallState.ENDED)
+    await rec.until(lambda: rec.states()[-1] is CallState.ENDED, timeout=8.0)
 
 
 async def test_hang_up_during_the_greeting_stops_playback() -> None:
     backend = NullBackend()
     demo = DemoController(Settings(lang="tr"), lambda: backend)
-    rec = Recorder(demo)
+    rec = EventRecorder(demo)
     await demo.start()
     await asyncio.sleep(0.3)
     await demo.hang_up()
     written_at_hang_up = len(backend.output.written)
     await asyncio.sleep(0.3)
-    await rec.wait_for(lambda: CallState.ENDED in rec.states())
+    await rec.until(lambda: CallState.ENDED in rec.states(), timeout=8.0)
     assert len(backend.output.written) == written_at_hang_up
     greeting_frames = read_wav_48k_mono(greeting_path("tr")).size // FRAME_SAMPLES
     assert written_at_hang_up < greeting_frames / 2
@@ -135,10 +113,10 @@ async def test_no_speaker_fails_with_the_user_message() -> None:
             return output
 
     demo = DemoController(Settings(lang="tr"), NoSpeaker)
-    rec = Recorder(demo)
+    rec = EventRecorder(demo)
     await demo.start()
-    await asyncio.sleep(0.05)
-    assert demo.state is CallState.FAILED
+    await eventually(lambda: demo.state is CallState.FAILED)
+    await rec.until(lambda: rec.of(ErrorEvent))
     errors = [e for e in rec.events if isinstance(e, ErrorEvent)]
     assert errors and errors[0].fatal and errors[0].error.user_message.startswith("Ses çıkış aygıtı bulunamadı")
     await demo.aclose()
@@ -146,11 +124,11 @@ async def test_no_speaker_fails_with_the_user_message() -> None:
 
 async def test_typed_text_is_answered(short_greeting: Path) -> None:
     demo = DemoController(Settings(lang="en"), NullBackend, greeting=short_greeting)
-    rec = Recorder(demo)
+    rec = EventRecorder(demo)
     await demo.send_text("before the call")  # ignored: no call
     await demo.start()
     await demo.send_text("hello there")
-    await asyncio.sleep(0.05)
+    await rec.until(lambda: "You wrote: hello there" in [line.text for line in rec.lines()])
     texts = [line.text for line in rec.lines()]
     assert "before the call" not in texts
     assert "hello there" in texts and "You wrote: hello there" in texts

@@ -24,9 +24,11 @@ import pytest
 
 from tests.stack.assistant_control import AssistantProcess
 from tests.stack.livekit_fixtures import Stack as WespokeStack
-from wespoke_tui.audio.wav import WavBackend, WavInput, write_wav_48k_mono
+from tests.support.events import EventRecorder
+from tests.support.signals import tone_wav
+from wespoke_tui.audio.wav import WavBackend, WavInput
 from wespoke_tui.errors import DISCONNECTED, MICROPHONE_ERROR
-from wespoke_tui.events import AssistantLevel, CallEvent, CallState, ErrorEvent, StateChanged
+from wespoke_tui.events import AssistantLevel, CallState, ErrorEvent
 from wespoke_tui.session import CallSession
 from wespoke_tui.settings import Settings
 
@@ -34,6 +36,8 @@ pytestmark = pytest.mark.timeout(120)
 
 # Received audio above this RMS is the assistant talking (its echo of our tone is about −20 dBFS).
 HEARD_DBFS = -40.0
+# The drills' microphone tone, 300 Hz, peak in sample units (tests/support/signals.py: tone_wav).
+DRILL_TONE_AMPLITUDE = 6000
 # How long a LiveKit server that missed our leave (it was frozen) keeps our participant: 21 s
 # after the thaw as a rule (its ICE timeouts, 15 s, and the close after them), but more than 30 s
 # once in a CI run when the freeze caught the SDK's full reconnect (a second join) in flight.
@@ -112,56 +116,16 @@ def no_traceback() -> Iterator[TracebackWatch]:
     assert watch.tracebacks == [], f"tracebacks were logged: {watch.tracebacks}"
 
 
-class Events:
-    """A session's event stream, recorded in the background with arrival times."""
+class Events(EventRecorder):
+    """A session's event stream, recorded in the background with arrival times (the kit's
+    recorder, its failure messages without the assistant's levels), and when we heard the assistant."""
 
     def __init__(self, session: CallSession) -> None:
-        self.items: list[tuple[float, CallEvent]] = []
-        self._changed = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run(session))
-
-    async def _run(self, session: CallSession) -> None:
-        async for event in session.events():
-            self.items.append((time.monotonic(), event))
-            self._changed.set()
-
-    def of(self, kind: type, since: float = 0.0) -> list[Any]:
-        return [e for t, e in self.items if isinstance(e, kind) and t >= since]
-
-    def states(self, since: float = 0.0) -> list[CallState]:
-        return [e.state for e in self.of(StateChanged, since)]
-
-    async def wait_for(self, predicate: Any, timeout: float, since: float = 0.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            for t, event in self.items:
-                if t >= since and predicate(event):
-                    return event
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                recent = [e for _, e in self.items if not isinstance(e, AssistantLevel)][-15:]
-                raise AssertionError(f"no matching event within {timeout} s; recent: {recent}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
-
-    async def state(self, state: CallState, timeout: float, since: float = 0.0) -> StateChanged:
-        return await self.wait_for(lambda e: isinstance(e, StateChanged) and e.state == state, timeout, since)
+        super().__init__(session, quiet=(AssistantLevel,))
 
     async def heard(self, timeout: float, since: float) -> None:
         """The assistant's audio reached our speaker after `since`."""
         await self.wait_for(lambda e: isinstance(e, AssistantLevel) and e.rms_dbfs > HEARD_DBFS, timeout, since)
-
-    async def aclose(self) -> None:
-        await asyncio.wait_for(self._task, 5)
-
-
-def tone_wav(path: Path, seconds: float, hz: float = 300.0, amplitude: int = 6000) -> Path:
-    t = np.arange(int(seconds * 48_000)) / 48_000
-    write_wav_48k_mono(path, (np.sin(2 * np.pi * hz * t) * amplitude).astype(np.int16))
-    return path
 
 
 async def assistant_hears_us(assistant: AssistantProcess, after_wall: float, timeout: float) -> None:
@@ -216,7 +180,7 @@ async def connected(session: CallSession) -> AsyncIterator[tuple[CallSession, Ev
 @pytest.fixture
 async def call(stack: Stack, tmp_path: Path) -> AsyncIterator[tuple[CallSession, Events]]:
     """A connected call whose microphone plays a 300 Hz tone for two minutes."""
-    wav = tone_wav(tmp_path / "mic.wav", seconds=120)
+    wav = tone_wav(tmp_path / "mic.wav", seconds=120, amplitude=DRILL_TONE_AMPLITUDE)
     async with connected(CallSession(stack.settings(), lambda: WavBackend(wav, None))) as pair:
         yield pair
 
@@ -345,7 +309,7 @@ class FailingMicrophoneBackend(WavBackend):
 async def test_a_fault_in_the_microphone_path_is_a_microphone_error_and_the_call_goes_on(
     stack: Stack, tmp_path: Path, no_traceback: TracebackWatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    wav = tone_wav(tmp_path / "mic.wav", seconds=60)
+    wav = tone_wav(tmp_path / "mic.wav", seconds=60, amplitude=DRILL_TONE_AMPLITUDE)
     async with connected(CallSession(stack.settings(), lambda: FailingMicrophoneBackend(wav, None))) as (session, events):
         error_event = await events.wait_for(lambda e: isinstance(e, ErrorEvent), timeout=5)
         assert error_event.error.code == MICROPHONE_ERROR and not error_event.fatal

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from tests.stack.pulse_rig import PulseRig
-from tests.test_drills import Stack, no_call_left_open, stack, tone_wav  # noqa: F401 (fixture)
+from tests.support.signals import tone_wav
+from tests.test_drills import DRILL_TONE_AMPLITUDE, Stack, no_call_left_open, stack  # noqa: F401 (fixture)
 from tests.test_drills_signals import SCRIPT, TuiInTmux, wait_joined
 
 pytestmark = pytest.mark.timeout(120)
@@ -103,7 +104,7 @@ async def test_headless_call_leaks_no_secret(stack: Stack, minted: MintedTokens,
     env = {k: v for k, v in os.environ.items() if not k.startswith("WESPOKE_")}
     env["WESPOKE_API_KEY"] = stack.api.api_key
     args = [str(SCRIPT), "call", "--no-tui", "--assistant-id", stack.api.assistant_id, "--api-url", stack.api.url,
-            "--lang", "en", "--input-wav", str(tone_wav(tmp_path / "in.wav", 4)), "--output-wav",
+            "--lang", "en", "--input-wav", str(tone_wav(tmp_path / "in.wav", 4, amplitude=DRILL_TONE_AMPLITUDE)), "--output-wav",
             str(tmp_path / "out.wav"), "--transcript", str(tmp_path / "t.jsonl"), "--duration", "4",
             "--log-file", str(log_file), "--log-level", "DEBUG"]
     started = time.monotonic()

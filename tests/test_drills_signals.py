@@ -25,7 +25,8 @@ import pytest
 
 from tests.stack.pulse_rig import PulseRig
 from tests.stack.tmux_pane import TmuxPane
-from tests.test_drills import Stack, stack, tone_wav  # noqa: F401 (the fixture)
+from tests.support.signals import tone_wav
+from tests.test_drills import DRILL_TONE_AMPLITUDE, Stack, stack  # noqa: F401 (the fixture)
 from wespoke_tui.session.leave import PUBLISH_SETTLE_S
 
 pytestmark = pytest.mark.timeout(90)
@@ -83,7 +84,7 @@ async def seconds_until_gone(stack: Stack, timeout: float) -> float:
 class HeadlessRun:
     def __init__(self, stack: Stack, tmp_path: Path) -> None:
         args = [str(SCRIPT), "call", "--no-tui", "--assistant-id", stack.api.assistant_id, "--api-url", stack.api.url,
-                "--lang", "en", "--input-wav", str(tone_wav(tmp_path / "in.wav", 20)), "--output-wav",
+                "--lang", "en", "--input-wav", str(tone_wav(tmp_path / "in.wav", 20, amplitude=DRILL_TONE_AMPLITUDE)), "--output-wav",
                 str(tmp_path / "out.wav")]
         env = {k: v for k, v in os.environ.items() if not k.startswith("WESPOKE_")}
         env["WESPOKE_API_KEY"] = stack.api.api_key

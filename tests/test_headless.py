@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
+from tests.support.signals import tone_wav
 from tests.test_session import wait_until_gone
-from wespoke_tui.audio.wav import write_wav_48k_mono
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,17 +55,11 @@ class Headless:
         return rc, self.proc.stderr.read()
 
 
-def _tone_wav(path: Path, seconds: float = 3.0, hz: float = 300.0) -> Path:
-    t = np.arange(int(seconds * 48000)) / 48000
-    write_wav_48k_mono(path, (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16))
-    return path
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
 async def test_signal_hangs_up_before_exit(wespoke_stack, tmp_path: Path, sig: signal.Signals) -> None:
     api_server, livekit_server = wespoke_stack.api, wespoke_stack.livekit
     out_wav, log = tmp_path / "out.wav", tmp_path / "call.log"
-    run = Headless(api_server, "--input-wav", str(_tone_wav(tmp_path / "in.wav")), "--output-wav", str(out_wav),
+    run = Headless(api_server, "--input-wav", str(tone_wav(tmp_path / "in.wav", 3.0)), "--output-wav", str(out_wav),
                    "--log-file", str(log), "--log-level", "info")
     await asyncio.to_thread(run.wait_line, "Connected")
     (record,) = api_server.calls.values()
@@ -91,7 +84,7 @@ async def test_duration_ends_the_call_cleanly(wespoke_stack, tmp_path: Path) -> 
     out_wav = tmp_path / "out.wav"
     transcript = tmp_path / "t.jsonl"
     started = time.monotonic()
-    run = Headless(api_server, "--input-wav", str(_tone_wav(tmp_path / "in.wav")), "--output-wav", str(out_wav),
+    run = Headless(api_server, "--input-wav", str(tone_wav(tmp_path / "in.wav", 3.0)), "--output-wav", str(out_wav),
                    "--transcript", str(transcript), "--duration", "2", lang="tr")
     rc, err = await asyncio.to_thread(run.finish, 15)
     assert rc == 0, err
@@ -112,7 +105,7 @@ async def test_duration_ends_the_call_cleanly(wespoke_stack, tmp_path: Path) -> 
 async def test_delete_after_deletes_the_record_once_the_room_is_left(wespoke_stack, tmp_path: Path) -> None:
     api_server = wespoke_stack.api
     transcript = tmp_path / "t.jsonl"
-    run = Headless(api_server, "--input-wav", str(_tone_wav(tmp_path / "in.wav")), "--output-wav",
+    run = Headless(api_server, "--input-wav", str(tone_wav(tmp_path / "in.wav", 3.0)), "--output-wav",
                    str(tmp_path / "out.wav"), "--duration", "1", "--delete-after", "--transcript", str(transcript))
     rc, err = await asyncio.to_thread(run.finish, 15)
     assert rc == 0, err
@@ -172,7 +165,8 @@ async def test_hang_up_by_signal_during_token_fetch(wespoke_stack, tmp_path: Pat
 
 async def test_headless_call_hears_the_greeting_and_prints_the_transcript(wespoke_stack, tmp_path: Path) -> None:
     from tests.stack import assistant as script
-    from tests.test_session import dominant_hz, loudest_window
+    from tests.support.signals import dominant_hz
+    from tests.test_session import loudest_window
     from wespoke_tui.audio.meter import rms_dbfs
     from wespoke_tui.audio.wav import read_wav_48k_mono
 
@@ -210,7 +204,7 @@ async def test_headless_call_hears_the_greeting_and_prints_the_transcript(wespok
 
 async def test_json_prints_the_records_on_stdout_instead_of_text(wespoke_stack, tmp_path: Path) -> None:
     out_wav, transcript = tmp_path / "out.wav", tmp_path / "t.jsonl"
-    run = Headless(wespoke_stack.api, "--input-wav", str(_tone_wav(tmp_path / "in.wav")), "--output-wav", str(out_wav),
+    run = Headless(wespoke_stack.api, "--input-wav", str(tone_wav(tmp_path / "in.wav", 3.0)), "--output-wav", str(out_wav),
                    "--transcript", str(transcript), "--json", "--duration", "3")
     rc, err = await asyncio.to_thread(run.finish, 20)
     assert rc == 0, err
@@ -247,7 +241,7 @@ async def test_a_missing_microphone_is_said_on_stderr_and_the_call_goes_on_liste
 
 
 async def test_demo_runs_headless_without_any_server(tmp_path: Path) -> None:
-    args = [str(SCRIPT), "call", "--no-tui", "--demo", "--lang", "en", "--input-wav", str(_tone_wav(tmp_path / "in.wav")),
+    args = [str(SCRIPT), "call", "--no-tui", "--demo", "--lang", "en", "--input-wav", str(tone_wav(tmp_path / "in.wav", 3.0)),
             "--output-wav", str(tmp_path / "out.wav"), "--duration", "2"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("WESPOKE_")}
     done = await asyncio.to_thread(subprocess.run, args, capture_output=True, text=True, timeout=20, env=env)

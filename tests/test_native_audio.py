@@ -18,8 +18,9 @@ import pytest
 from livekit import rtc
 from textual.widgets import Select
 
-from tests.stack.pulse_rig import read_wav, voice_like, write_wav
-from tests.test_session import Recorder, wait_until_gone
+from tests.support.events import EventRecorder
+from tests.support.signals import read_wav, voice_like, write_wav
+from tests.test_session import wait_until_gone
 from tests.ui_support import RecordingController, make_app, settings_for, until
 from wespoke_tui.audio.engine import SoundDeviceBackend, device_backend
 from wespoke_tui.audio.native import NativeBackend, module_devices, pick_device
@@ -107,7 +108,7 @@ async def test_a_native_call_carries_both_ways_with_meters_and_mute_and_leaves_t
 ) -> None:
     backend = device_backend(native(wespoke_stack))
     session = CallSession(wespoke_stack.settings(), lambda: backend)
-    events = Recorder(session)
+    events = EventRecorder(session)
     voice = write_wav(tmp_path / "voice.wav", voice_like(6.0))
     sound_rig.start_recording_speaker(tmp_path / "speaker.wav")
     await session.start()
@@ -154,7 +155,7 @@ async def test_a_module_that_cannot_start_sends_the_call_down_the_python_path_sa
     monkeypatch.setattr(rtc, "PlatformAudio", refuse)
     backend = device_backend(native(wespoke_stack))
     session = CallSession(wespoke_stack.settings(), lambda: backend)
-    events = Recorder(session)
+    events = EventRecorder(session)
     voice = write_wav(tmp_path / "voice.wav", voice_like(4.0))
     await session.start()
     try:
@@ -179,7 +180,7 @@ async def test_recording_a_native_call_moves_it_to_the_python_path_says_so_once_
     folder = tmp_path / "recordings"
     backend = device_backend(native(wespoke_stack))
     session = CallSession(wespoke_stack.settings(record_dir=folder), lambda: backend)
-    events = Recorder(session)
+    events = EventRecorder(session)
     voice = write_wav(tmp_path / "voice.wav", voice_like(3.0))
     await session.start()
     try:
@@ -208,7 +209,7 @@ async def test_recording_a_native_call_moves_it_to_the_python_path_says_so_once_
 
 async def test_a_native_microphone_giving_exact_zeros_is_said_and_clears(wespoke_stack, sound_rig, tmp_path: Path) -> None:
     session = CallSession(wespoke_stack.settings(), lambda: device_backend(native(wespoke_stack)))
-    events = Recorder(session)
+    events = EventRecorder(session)
     sound_rig.mic_floor_off()
     await session.start()
     try:
@@ -242,7 +243,7 @@ async def test_a_native_call_whose_microphone_dies_moves_to_the_python_path_said
     microphone back, the assistant hears the caller and the caller hears it, on the Python path."""
     backend = device_backend(native(wespoke_stack))
     session = CallSession(wespoke_stack.settings(), lambda: backend)
-    events = Recorder(session)
+    events = EventRecorder(session)
     voice = write_wav(tmp_path / "voice.wav", voice_like(4.0))
     await session.start()
     try:
@@ -260,11 +261,11 @@ async def test_a_native_call_whose_microphone_dies_moves_to_the_python_path_said
         sound_rig.restore_mic()
         assert isinstance(backend.fallback, SoundDeviceBackend) and not backend.native
         assert not notice.fatal and "Python audio path" in notice.error.user_message
-        since = len(events.events)
+        since = len(events.items)
 
         def later(kind: type, above_dbfs: float) -> Any:
             return lambda e: (isinstance(e, kind) and e.rms_dbfs > above_dbfs
-                              and any(e is x for _, x in events.events[since:]))
+                              and any(e is x for _, x in events.items[since:]))
 
         fed = time.time()
         sound_rig.play_into_mic(voice)
@@ -283,7 +284,7 @@ async def test_a_native_call_whose_microphone_dies_moves_to_the_python_path_said
 
 
 
-async def speaker_drill(stack: Any, rig: Any, tmp_path: Path, break_speaker: Callable[[], None]) -> tuple[Recorder, Any, Path]:
+async def speaker_drill(stack: Any, rig: Any, tmp_path: Path, break_speaker: Callable[[], None]) -> tuple[EventRecorder, Any, Path]:
     """A native call whose speaker `break_speaker` takes away after the greeting; then the caller's
     voice goes in, and what the new default output (`laptop`) played is recorded. Returns the
     events, the backend and that recording, the call hung up and gone. (A speaker that dies
@@ -294,7 +295,7 @@ async def speaker_drill(stack: Any, rig: Any, tmp_path: Path, break_speaker: Cal
     settings = native(stack, noise_suppression=False, auto_gain=False)
     backend = device_backend(settings)
     session = CallSession(settings, lambda: backend)
-    events = Recorder(session)
+    events = EventRecorder(session)
     voice = write_wav(tmp_path / "voice.wav", voice_like(4.0))
     await session.start()
     try:

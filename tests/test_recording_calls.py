@@ -20,7 +20,8 @@ import pytest
 from tests.bench import clicks
 from tests.stack.assistant import GREETING_FREQ_HZ
 from tests.stack.probe import Probe, read_stereo_raw
-from tests.stack.pulse_rig import PulseRigError, write_wav
+from tests.stack.pulse_rig import PulseRigError
+from tests.support.signals import dominant_hz, rms_dbfs, write_wav
 from tests.test_headless import Headless
 from wespoke_tui.audio import capture as capture_module
 from wespoke_tui.audio.capture import SoundDeviceCapture
@@ -47,20 +48,10 @@ def read_stereo(path: Path) -> np.ndarray:
         return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
 
 
-def dbfs(samples: np.ndarray) -> float:
-    x = samples.astype(np.float64) / 32768
-    return 10 * np.log10(max(float(np.mean(x * x)), 1e-10))
-
-
-def dominant_hz(samples: np.ndarray) -> float:
-    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(samples.size)))
-    return float(np.fft.rfftfreq(samples.size, 1 / RATE)[int(np.argmax(spectrum))])
-
-
 def loud_runs(channel: np.ndarray, floor_dbfs: float = -40.0, block: int = 480) -> list[tuple[float, float]]:
     """(start_s, end_s) of the stretches louder than `floor_dbfs`, in 10 ms blocks."""
     n = channel.size // block
-    levels = [dbfs(channel[i * block:(i + 1) * block]) for i in range(n)]
+    levels = [rms_dbfs(channel[i * block:(i + 1) * block]) for i in range(n)]
     runs, start = [], None
     for i, level in enumerate([*levels, -120.0]):
         if level > floor_dbfs and start is None:
@@ -133,7 +124,7 @@ async def test_a_call_killed_mid_way_leaves_a_readable_recording_up_to_the_last_
     seconds = audio.shape[0] / RATE
     print(f"killed {killed - recording_from:.2f} s after the call connected; the WAV holds {seconds:.2f} s")
     assert seconds >= (killed - recording_from) - 1.0
-    assert dbfs(audio[-RATE // 2:, 0]) > -20  # it is the call's audio to the end, not padding
+    assert rms_dbfs(audio[-RATE // 2:, 0]) > -20  # it is the call's audio to the end, not padding
     summary = json.loads(wav_path.with_suffix(".json").read_text())
     assert summary["audio_seconds"] > 0
 

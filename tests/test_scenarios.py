@@ -17,6 +17,7 @@ import pytest
 from tests.stack.agents_control import REPLY_TAIL
 from tests.stack.agents_fixtures import AgentsStack
 from tests.stack.wespoke_fixtures import TestWespokeServer
+from tests.support.signals import tone_wav
 from wespoke_tui.audio.wav import write_wav_48k_mono
 from wespoke_tui.scenario.model import ScenarioError, load_scenario
 
@@ -118,14 +119,8 @@ timeout = 10
 """
 
 
-def tone_wav(path: Path) -> Path:
-    t = np.arange(int(1.2 * 48000)) / 48000
-    write_wav_48k_mono(path, (np.sin(2 * np.pi * 300 * t) * 8000).astype(np.int16))
-    return path
-
-
 async def test_three_turns_with_the_echo_assistant_pass_with_times_and_reports(wespoke_stack, tmp_path: Path) -> None:
-    tone_wav(tmp_path / "tone.wav")
+    tone_wav(tmp_path / "tone.wav", 1.2)
     scenario = write(tmp_path, ECHO_SCENARIO)
     junit, report = tmp_path / "report.xml", tmp_path / "report.json"
     done = await asyncio.to_thread(run_test, wespoke_stack.api, wespoke_stack.assistant_id, scenario,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,8 @@ import pytest
 from livekit import rtc
 
 from tests.stack.livekit_server import free_port
+from tests.support.events import EventRecorder
+from tests.support.signals import dominant_hz
 from wespoke_tui.api import WespokeClient
 from wespoke_tui.audio.wav import WavBackend
 from wespoke_tui.errors import (
@@ -26,47 +27,11 @@ from wespoke_tui.errors import (
     UNAUTHORIZED,
     UNKNOWN_ERROR,
 )
-from wespoke_tui.events import CallEvent, CallRecordDeleted, CallState, ErrorEvent, StateChanged
+from wespoke_tui.events import CallRecordDeleted, CallState, ErrorEvent, StateChanged
 from wespoke_tui.session import CallSession
 from wespoke_tui.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class Recorder:
-    """Consumes a session's event stream in the background and keeps every event with its time."""
-
-    def __init__(self, session: CallSession) -> None:
-        self.events: list[tuple[float, CallEvent]] = []
-        self._changed = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run(session))
-
-    async def _run(self, session: CallSession) -> None:
-        async for event in session.events():
-            self.events.append((time.monotonic(), event))
-            self._changed.set()
-
-    def of(self, kind: type) -> list[Any]:
-        return [e for _, e in self.events if isinstance(e, kind)]
-
-    def states(self) -> list[CallState]:
-        return [e.state for e in self.of(StateChanged)]
-
-    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            for _, event in self.events:
-                if predicate(event):
-                    return event
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no matching event within {timeout} s; got {[e for _, e in self.events][-20:]}")
-            self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-
-    async def aclose(self) -> None:
-        await asyncio.wait_for(self._task, 5)
 
 
 CONNECT_RETRY_FIRST_WAIT_S = 2.0
@@ -100,7 +65,7 @@ def our_tasks() -> list[asyncio.Task[Any]]:
 async def test_token_is_accepted_call_connects_and_hang_up_leaves_the_room(wespoke_stack) -> None:
     api_server, livekit_server = wespoke_stack.api, wespoke_stack.livekit
     session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     started = time.monotonic()
     await session.start()
     setup_s = time.monotonic() - started
@@ -126,7 +91,7 @@ async def test_token_is_accepted_call_connects_and_hang_up_leaves_the_room(wespo
 async def test_session_runs_several_calls_in_a_row(wespoke_stack) -> None:
     api_server = wespoke_stack.api
     session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     ids = []
     for _ in range(2):
         await session.start()
@@ -156,7 +121,7 @@ async def test_failing_token_request_fails_the_call_without_a_room(wespoke_stack
     api_server, livekit_server = wespoke_stack.api, wespoke_stack.livekit
     api_server.fail_next("token", status=status)
     session = CallSession(make_settings(api_server, lang="tr"), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     assert session.state == CallState.FAILED
     assert events.states() == [CallState.REQUESTING_TOKEN, CallState.FAILED]
@@ -174,7 +139,7 @@ async def test_unreachable_livekit_fails_with_connection_error_after_three_attem
     api_server = wespoke_stack.api
     api_server.livekit_url = f"ws://127.0.0.1:{free_port()}"  # nothing listens there
     session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     started = time.monotonic()
     await session.start()
     elapsed = time.monotonic() - started
@@ -191,7 +156,7 @@ async def test_rejected_livekit_token_is_not_retried(wespoke_stack) -> None:
     api_server = wespoke_stack.api
     api_server.livekit_api_secret = "not-the-secret-of-this-server-at-all"
     session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     started = time.monotonic()
     await session.start()
     elapsed = time.monotonic() - started
@@ -207,7 +172,7 @@ async def test_hang_up_during_token_fetch(wespoke_stack) -> None:
     api_server = wespoke_stack.api
     api_server.fail_next("token", delay_s=3.0)
     session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     start = asyncio.create_task(session.start())
     await events.wait_for(lambda e: isinstance(e, StateChanged) and e.state == CallState.REQUESTING_TOKEN)
     await asyncio.sleep(0.2)
@@ -224,7 +189,7 @@ async def test_hang_up_during_token_fetch(wespoke_stack) -> None:
 async def test_hang_up_during_connect_lets_connect_finish_then_leaves(wespoke_stack) -> None:
     api_server, livekit_server = wespoke_stack.api, wespoke_stack.livekit
     session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     start = asyncio.create_task(session.start())
     await events.wait_for(lambda e: isinstance(e, StateChanged) and e.state == CallState.CONNECTING)
     await session.hang_up()  # Room.connect is in flight now
@@ -245,7 +210,7 @@ async def test_hang_up_during_a_held_connect_leaves_once_the_join_is_answered(we
     # participant stayed 21 s). At the Leave both must have come in.
     api_server, livekit_server = wespoke_stack.api, wespoke_stack.livekit
     session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     refreshed_tokens: list[str] = []
     at_leave: list[tuple[bool, bool]] = []
     disconnect = rtc.Room.disconnect
@@ -315,7 +280,7 @@ async def test_hang_up_right_after_connect_leaves_once_the_microphone_is_negotia
 async def test_the_record_is_deleted_only_once_the_room_is_left(wespoke_stack) -> None:
     api_server = wespoke_stack.api
     session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     record = api_server.calls[session.call_id]
     assert await session.delete_record() is False  # the call is live: nothing is sent
@@ -346,7 +311,7 @@ async def test_the_servers_check_tells_a_delete_during_a_live_call(wespoke_stack
 async def test_a_refused_delete_says_why_and_keeps_the_call_ended(wespoke_stack) -> None:
     api_server = wespoke_stack.api
     session = CallSession(make_settings(api_server, lang="tr"), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     await session.hang_up()
     api_server.fail_next("delete", status=500)
@@ -365,11 +330,6 @@ def _sine(hz: float, seconds: float, rms_dbfs_level: float) -> np.ndarray:
     t = np.arange(int(seconds * 48000)) / 48000
     amplitude = 32768 * 10 ** (rms_dbfs_level / 20) * np.sqrt(2)
     return np.round(amplitude * np.sin(2 * np.pi * hz * t)).astype(np.int16)
-
-
-def dominant_hz(samples: np.ndarray) -> float:
-    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(samples.size)))
-    return float(np.fft.rfftfreq(samples.size, 1 / 48000)[int(np.argmax(spectrum))])
 
 
 def loudest_window(samples: np.ndarray, seconds: float) -> np.ndarray:
@@ -401,7 +361,7 @@ async def test_greeting_is_heard_and_the_assistant_receives_what_is_sent(wespoke
     write_wav_48k_mono(in_wav, np.concatenate([_sine(hz, PLATEAU_S, level) for hz, level in PLATEAUS]))
     backend = WavBackend(in_wav, out_wav)
     session = CallSession(wespoke_stack.settings(), lambda: backend)
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     assert session.state == CallState.CONNECTED
     loop = asyncio.get_running_loop()
@@ -464,7 +424,7 @@ async def test_mute_silences_the_mic_within_100_ms_and_unmute_brings_it_back(wes
     write_wav_48k_mono(in_wav, signal_)
     backend = WavBackend(in_wav, None)
     session = CallSession(wespoke_stack.settings(), lambda: backend)
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     loop = asyncio.get_running_loop()
     assert backend.input is not None and backend.input.started_at is not None
@@ -543,7 +503,7 @@ async def test_every_data_message_becomes_its_event_and_bad_ones_do_not_break_th
 
     backend = CountingWavBackend()
     session = CallSession(wespoke_stack.settings(), lambda: backend)
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     assistant = wespoke_stack.assistant_for(session.call_id)
     await asyncio.to_thread(assistant.wait_for, "script_sent")
@@ -591,7 +551,7 @@ async def test_polling_fills_in_what_the_data_channel_dropped_and_typed_lines_sh
     from wespoke_tui.events import TranscriptItem
 
     session = CallSession(wespoke_stack.settings(), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     assistant = wespoke_stack.assistant_for(session.call_id)
     await asyncio.to_thread(assistant.wait_for, "history_posted")

@@ -8,7 +8,8 @@ import time
 import pytest
 from livekit import rtc
 
-from tests.test_session import Recorder, make_settings, our_tasks
+from tests.support.events import EventRecorder
+from tests.test_session import make_settings, our_tasks
 from wespoke_tui.audio.wav import WavBackend
 from wespoke_tui.errors import DISCONNECTED
 from wespoke_tui.events import CallState, ErrorEvent, ReconnectAttempt, StateChanged
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.timeout(60)
 async def test_forced_reconnect_shows_reconnecting_then_connected(wespoke_stack, scenario) -> None:
     api_server = wespoke_stack.api
     session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     assert session.state == CallState.CONNECTED
     assert session.room is not None
@@ -48,7 +49,7 @@ async def test_forced_reconnect_shows_reconnecting_then_connected(wespoke_stack,
 async def test_server_that_stays_down_fails_the_call_after_three_attempts(wespoke_stack) -> None:
     api_server, livekit_server = wespoke_stack.api, wespoke_stack.livekit
     session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     assert session.state == CallState.CONNECTED
     livekit_server.kill()  # gone, never back
@@ -73,7 +74,7 @@ async def test_server_removing_the_room_fails_the_call_with_disconnected(wespoke
     from livekit import api as lkapi
 
     session = CallSession(make_settings(api_server), lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     await session.start()
     record = api_server.calls[session.call_id]
     async with livekit_server.room_api() as service:

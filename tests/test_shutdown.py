@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 
+from tests.support.waiting import eventually
 from wespoke_tui.shutdown import ExitPolicy, GracefulShutdown, start_exit_watchdog
 
 
@@ -28,7 +29,7 @@ async def test_first_signal_hangs_up_then_runs_after_and_the_second_forces_the_e
         await asyncio.wait_for(hung_up.wait(), 2.0)
         assert shutdown.requested and after == []  # the exit waits for the hang-up
         os.kill(os.getpid(), signal.SIGHUP)
-        await asyncio.sleep(0.1)
+        await eventually(lambda: forced, timeout=2.0)
         assert forced == [signal.SIGHUP]
         release.set()
         assert await asyncio.wait_for(shutdown.wait(), 2.0) == signal.SIGTERM
@@ -77,7 +78,7 @@ async def test_the_policy_leaves_in_order_first_and_by_force_when_asked_again() 
         policy.interrupt(130)  # Ctrl+C in the TUI
         assert begun == [130] and policy.leaving and not policy.requested
         os.kill(os.getpid(), signal.SIGTERM)
-        await asyncio.sleep(0.1)
+        await eventually(lambda: forced, timeout=2.0)
         assert forced == [signal.SIGTERM] and begun == [130]
         await asyncio.sleep(0.3)
         assert left == []  # the watchdog comes with a first signal, not with a signal that forces
@@ -93,11 +94,9 @@ async def test_a_first_signal_starts_the_watchdog_when_the_process_is_ours() -> 
     policy.install()
     try:
         os.kill(os.getpid(), signal.SIGINT)
-        await asyncio.sleep(0.1)
+        await eventually(lambda: begun, timeout=2.0)
         assert begun == [signal.SIGINT] and policy.signal_received == signal.SIGINT
-        deadline = time.monotonic() + 2.0
-        while not left and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await eventually(lambda: left, timeout=2.0, interval=0.05)
         assert left == [130]
     finally:
         policy.uninstall()

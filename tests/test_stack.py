@@ -24,6 +24,7 @@ from tests.stack.assistant_control import make_dispatcher
 from tests.stack.livekit_fixtures import Stack
 from tests.stack.livekit_server import LiveKitServer, LiveKitServerError
 from tests.stack.wespoke_fixtures import start_wespoke_server
+from tests.support.signals import dominant_hz, rms_dbfs, sine_at
 
 SR = 48_000
 
@@ -34,22 +35,6 @@ def answers(server: LiveKitServer) -> bool:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def dominant_freq(samples: np.ndarray) -> float:
-    windowed = samples.astype(np.float64) * np.hanning(samples.size)
-    spectrum = np.abs(np.fft.rfft(windowed))
-    return float(np.fft.rfftfreq(samples.size, 1 / SR)[int(np.argmax(spectrum))])
-
-
-def rms_dbfs(samples: np.ndarray) -> float:
-    x = samples.astype(np.float64) / 32768.0
-    return 10 * np.log10(max(float(np.mean(x * x)), 1e-10))
-
-
-def sine(freq: float, seconds: float, amplitude: float, start: int = 0) -> np.ndarray:
-    n = np.arange(start, start + int(seconds * SR))
-    return np.round(amplitude * 32767 * np.sin(2 * np.pi * freq * n / SR)).astype(np.int16)
 
 
 # --------------------------------------------------------------------------- the LiveKit server
@@ -246,7 +231,7 @@ async def test_api_token_is_accepted_and_the_assistant_greets_echoes_and_sends_e
         assert loud.sum() >= 120, f"only {loud.sum()} loud 10 ms frames of greeting heard"
         first_loud = int(np.argmax(loud)) * 480
         greeting = heard[first_loud : first_loud + int(1.2 * SR)]
-        assert abs(dominant_freq(greeting) - script.GREETING_FREQ_HZ) < 5
+        assert abs(dominant_hz(greeting) - script.GREETING_FREQ_HZ) < 5
         assert rms_dbfs(greeting) == pytest.approx(script.GREETING_PEAK_DBFS - 3.01, abs=2.0)
         assert "speaking" in user.agent_states and user.agent_states[-1] == "listening"
         assert start["freq"] == script.GREETING_FREQ_HZ
@@ -272,7 +257,7 @@ async def test_api_token_is_accepted_and_the_assistant_greets_echoes_and_sends_e
 
         # Echo: 2 s of 1 kHz at -12 dBFS peak come back, and the assistant reports their energy.
         said_at = time.monotonic()
-        user.say(sine(1000, 2.0, 0.25))
+        user.say(sine_at(1000, 2.0, 0.25))
         await asyncio.sleep(2.6)
         echoed = user.heard_since(said_at)
         loud = [i for i in range(0, echoed.size - 480, 480) if rms_dbfs(echoed[i : i + 480]) > -30]
@@ -281,7 +266,7 @@ async def test_api_token_is_accepted_and_the_assistant_greets_echoes_and_sends_e
         print(f"echo round trip (user mic → assistant → user): {round_trip_s * 1000:.0f} ms")
         assert round_trip_s < 1.0
         echo_block = echoed[loud[10] : loud[10] + SR]
-        assert abs(dominant_freq(echo_block) - 1000) < 5
+        assert abs(dominant_hz(echo_block) - 1000) < 5
         assert rms_dbfs(echo_block) == pytest.approx(-15.05, abs=2.0)
         await in_thread(
             assistant.wait_until, lambda evs: sum(1 for e in evs if e["event"] == "energy" and e["rms_dbfs"] > -20) >= 1, 5
@@ -334,11 +319,11 @@ async def test_assistant_commands_mute_reports_and_a_user_who_joined_first(livek
         await asyncio.sleep(1.0)
         before = user.heard_since(barge_at - 0.6)[: int(0.4 * SR)]
         after = user.heard_since(barge_at + 0.5)
-        assert abs(dominant_freq(before) - script.BARGE_IN_TONE_HZ) < 5 and rms_dbfs(before) > -25
+        assert abs(dominant_hz(before) - script.BARGE_IN_TONE_HZ) < 5 and rms_dbfs(before) > -25
         assert rms_dbfs(after) < -50, "the tone went on after barge_in"
 
         # Mute: the assistant sees the track muted and (per frame) silence, then audio after unmute.
-        user.say(sine(1000, 10.0, 0.25))
+        user.say(sine_at(1000, 10.0, 0.25))
         await asyncio.sleep(0.5)
         assert user.publication is not None and user.publication.track is not None
         muted_wall = time.time()
@@ -372,7 +357,7 @@ async def test_assistant_commands_mute_reports_and_a_user_who_joined_first(livek
         await in_thread(assistant.wait_for, "tone_done", None, 10)
         await asyncio.sleep(0.3)
         heard = user.heard_since(tone_at)
-        assert abs(dominant_freq(heard) - 880) < 5
+        assert abs(dominant_hz(heard) - 880) < 5
         assistant.send({"cmd": "quit"})
         await in_thread(assistant.wait_for, "exited", None, 10)
         await wait_until(lambda: not user.room.remote_participants, 5, "the assistant leaving")

@@ -26,7 +26,7 @@ from livekit import api, rtc
 
 from tests.stack.livekit_server import LiveKitServer
 from tests.stack.wespoke_fixtures import TestWespokeServer, start_wespoke_server
-from tests.test_session import Recorder
+from tests.support.events import EventRecorder
 from wespoke_tui.audio.wav import WavBackend
 from wespoke_tui.events import AgentState, AgentStateChanged, CallState, TranscriptItem
 from wespoke_tui.session import CallSession
@@ -188,7 +188,7 @@ async def test_a_livekit_agents_style_assistant_through_the_real_server(
     settings = Settings(api_key=api_server.api_key, assistant_id=api_server.assistant_id, api_url=api_server.url,
                         lang="en", mic_consent_given=True)
     session = CallSession(settings, lambda: WavBackend(None, None))
-    events = Recorder(session)
+    events = EventRecorder(session)
     agent = rtc.Room()
     try:
         await session.start()

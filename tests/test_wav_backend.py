@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.signals import dominant_hz
 from wespoke_tui.audio.base import FRAME_SAMPLES, SAMPLE_RATE
 from wespoke_tui.audio.meter import rms_dbfs
 from wespoke_tui.audio.wav import WavBackend, read_wav_48k_mono, write_wav_48k_mono
@@ -28,11 +29,6 @@ def _tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.
     return amplitude * np.sin(2 * np.pi * freq * t)
 
 
-def _dominant_hz(samples: np.ndarray) -> float:
-    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(samples.size)))
-    return float(np.fft.rfftfreq(samples.size, 1 / SAMPLE_RATE)[int(np.argmax(spectrum))])
-
-
 @pytest.mark.parametrize(("rate", "channels"), [(16000, 1), (44100, 2), (48000, 1), (8000, 2)])
 def test_any_rate_and_channels_becomes_48k_mono(tmp_path: Path, rate: int, channels: int) -> None:
     mono = _tone(440, 1.0, rate)
@@ -42,7 +38,7 @@ def test_any_rate_and_channels_becomes_48k_mono(tmp_path: Path, rate: int, chann
     out = read_wav_48k_mono(path)
     assert out.dtype == np.int16
     assert abs(out.size - SAMPLE_RATE) <= 1
-    assert abs(_dominant_hz(out) - 440) < 2
+    assert abs(dominant_hz(out) - 440) < 2
     assert rms_dbfs(out) == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.2)
 
 
@@ -52,7 +48,7 @@ def test_8_and_32_bit_wavs(tmp_path: Path) -> None:
     _write(tmp_path / "i32.wav", (tone * (2**31 - 1)).astype("<i4"), 48000, width=4)
     for name in ("u8.wav", "i32.wav"):
         out = read_wav_48k_mono(tmp_path / name)
-        assert abs(_dominant_hz(out) - 1000) < 3
+        assert abs(dominant_hz(out) - 1000) < 3
         assert rms_dbfs(out) == pytest.approx(-9.03, abs=0.3)
 
 

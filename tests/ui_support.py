@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from tests.support.waiting import eventually
 from wespoke_tui.audio.base import FRAME_SAMPLES
 from wespoke_tui.events import (
     VOICE,
@@ -215,12 +216,7 @@ def make_app(controller: Any, settings: Settings | None = None, **options: Any) 
 
 async def until(pilot: Any, predicate: Any, timeout: float = 5.0) -> None:
     """Let the app run until `predicate()` holds (events travel through workers)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.02)
+    await eventually(predicate, timeout, 0.02, what="the app", pause=pilot.pause)
 
 
 def screen_text(app: Any) -> str:

@@ -43,7 +43,8 @@ from urllib.parse import urlsplit
 from tests.bench import roundtrip
 from tests.bench.procstat import GroupCostMeter, session_members
 from tests.bench.stack import BenchStack
-from tests.stack.pulse_rig import power_dbfs, read_wav, speech_wav
+from tests.stack.pulse_rig import speech_wav
+from tests.support.signals import power_dbfs, read_wav
 
 PAGE_DIR = Path(__file__).with_name("browser")
 INDEX = PAGE_DIR / "index.html"

@@ -18,7 +18,8 @@ from tests.bench.bench import Bench
 from tests.bench.report import Row
 from tests.bench.stack import BenchStack, app_session
 from tests.bench.stats import Sample
-from tests.stack.pulse_rig import frame_levels, power_dbfs, read_wav, segments, speech_wav
+from tests.stack.pulse_rig import segments, speech_wav
+from tests.support.signals import frame_levels, power_dbfs, read_wav
 
 ECHO = "6. Echo return"
 FAR_TEXT = ("Hello, thank you for calling. I am the assistant, and I will keep talking for a while, so that "

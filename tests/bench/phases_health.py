@@ -13,7 +13,8 @@ from tests.bench.report import Row
 from tests.bench.stack import BenchStack, Tui, app_session
 from tests.bench.stats import Sample
 from tests.bench.subjects import play_talk, talk_wav
-from tests.stack.pulse_rig import frame_levels, read_wav, segments
+from tests.stack.pulse_rig import segments
+from tests.support.signals import frame_levels, read_wav
 
 HEALTH = "4. Audio health"
 STARTUP = "5. Start-up"

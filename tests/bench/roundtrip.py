@@ -25,7 +25,7 @@ import numpy as np
 from tests.bench import clicks
 from tests.bench.stack import BenchStack
 from tests.stack.probe import Probe, read_stereo_raw
-from tests.stack.pulse_rig import write_wav
+from tests.support.signals import write_wav
 
 CLICK_COUNT = 6
 CLICK_GAP_S = 1.5

@@ -27,7 +27,7 @@ from tests.bench.browser import BrowserCall, start_browser
 from tests.bench.floor import speech_like
 from tests.bench.procstat import CostMeter, CostWindow, GroupCostMeter
 from tests.bench.stack import CURRENT, BenchStack, Code, MarkedProcess, Tui, baseline, floor, headless
-from tests.stack.pulse_rig import write_wav
+from tests.support.signals import write_wav
 
 SUBJECTS = ("floor-20", "floor-10", "baseline", "headless", "headless-python", "TUI", "TUI-python", "browser")
 # After the greeting, before a window starts: the microphone's audio has reached the assistant.

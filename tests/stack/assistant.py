@@ -43,6 +43,8 @@ import httpx
 import numpy as np
 from livekit import rtc
 
+from tests.support.signals import power_dbfs, read_wav
+
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 480  # 10 ms
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
@@ -98,14 +100,6 @@ def tone(freq: float, seconds: float, peak_dbfs: float, fade_s: float = FADE_S) 
         wave[:fade] *= ramp
         wave[n - fade :] *= ramp[::-1]
     return np.round(wave).astype(np.int16)
-
-
-def rms_dbfs(samples: np.ndarray) -> float:
-    if samples.size == 0:
-        return SILENCE_DBFS
-    x = samples.astype(np.float64) / 32768.0
-    ms = float(np.dot(x, x)) / x.size
-    return SILENCE_DBFS if ms <= 1e-10 else max(SILENCE_DBFS, 10 * math.log10(ms))
 
 
 def data_messages(now_ms: int) -> list[bytes]:
@@ -367,7 +361,7 @@ class Assistant:
                 self.second_bucket[0] += float(np.dot(x, x))
                 self.second_bucket[1] += samples.size
                 self.total_frames += 1
-                level = rms_dbfs(samples)
+                level = power_dbfs(samples)
                 if self.args.report_frames:
                     report("frame_rms", t=round(now - self.first_frame_at, 4), rms_dbfs=round(level, 2))
                 if self.echo_enabled:
@@ -505,8 +499,6 @@ class Assistant:
             tag = f"tone-{time.monotonic()}"
             self.spawn(self.play_reported(samples, tag, cmd))
         elif name == "play":
-            from tests.stack.pulse_rig import read_wav
-
             samples, _ = read_wav(cmd["path"])
             self.spawn(self.play_reported(samples, f"play-{time.monotonic()}", cmd))
         elif name == "stop_audio":

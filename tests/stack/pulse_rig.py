@@ -37,14 +37,14 @@ import shutil
 import subprocess
 import tempfile
 import time
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-RATE = 48_000
+from tests.support.signals import RATE, read_wav, write_wav
+
 MIC_FLOOR_HZ = 50
 MIC_FLOOR_VOLUME = "-78dB"  # the sine's own full scale, so about -88 dBFS RMS at the microphone
 
@@ -476,75 +476,7 @@ class PulseRig:
         return None
 
 
-# ---- signals and their analysis, for the tests ------------------------------------------------
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(np.asarray(samples, dtype=np.int16).tobytes())
-    return path
-
-
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    with wave.open(str(path), "rb") as wav:
-        data = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
-        if wav.getnchannels() > 1:
-            data = data.reshape(-1, wav.getnchannels())[:, 0]
-        return data.copy(), wav.getframerate()
-
-
-def sine(freq_hz: float, seconds: float, dbfs: float = -20.0, rate: int = RATE) -> np.ndarray:
-    """An int16 sine whose PEAK is `dbfs` (so its RMS is `dbfs` - 3 dB)."""
-    t = np.arange(round(seconds * rate)) / rate
-    amplitude = 32767.0 * 10 ** (dbfs / 20.0)
-    return np.round(amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.int16)
-
-
-def voice_like(seconds: float, dbfs: float = -6.0, rate: int = RATE) -> np.ndarray:
-    """An int16 stand-in for a voice whose PEAK is about `dbfs`: 200 ms syllables, each on its
-    own pitch (150-330 Hz) with three harmonics, 50 ms of silence between them. Noise
-    suppression takes a steady tone for noise and the echo canceller a tone like its echo for
-    echo (both seen on a loaded machine); a caller's voice is neither, and nor is this."""
-    syllable, gap = round(0.2 * rate), round(0.05 * rate)
-    pitches = (150.0, 220.0, 190.0, 280.0, 170.0, 330.0, 240.0)
-    t = np.arange(syllable) / rate
-    envelope = np.sin(np.pi * np.arange(syllable) / syllable) ** 0.5
-    parts: list[np.ndarray] = []
-    total = round(seconds * rate)
-    i = 0
-    while sum(p.size for p in parts) < total:
-        f0 = pitches[i % len(pitches)]
-        wave_ = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in (1, 2, 3))
-        parts += [envelope * wave_ / 1.84, np.zeros(gap)]
-        i += 1
-    signal = np.concatenate(parts)[:total]
-    return np.round(32767.0 * 10 ** (dbfs / 20.0) * signal).astype(np.int16)
-
-
-def frame_levels(samples: np.ndarray, frame: int = 480) -> np.ndarray:
-    """dBFS RMS of each 10 ms frame (48 kHz), floored at -96."""
-    n = samples.size // frame * frame
-    power = (samples[:n].astype(np.float64).reshape(-1, frame) / 32768.0) ** 2
-    return 10 * np.log10(np.maximum(power.mean(axis=1), 10 ** -9.6))
-
-
-def power_dbfs(samples: np.ndarray) -> float:
-    """dBFS RMS of a whole stretch of samples."""
-    if samples.size == 0:
-        return -96.0
-    power = float(np.mean((samples.astype(np.float64) / 32768.0) ** 2))
-    return max(-96.0, 10 * np.log10(max(power, 1e-12)))
-
-
-def dominant_hz(samples: np.ndarray, rate: int = RATE) -> float:
-    """The strongest frequency (Hann-windowed FFT)."""
-    windowed = samples.astype(np.float64) * np.hanning(samples.size)
-    spectrum = np.abs(np.fft.rfft(windowed))
-    spectrum[0] = 0
-    return float(np.argmax(spectrum) * rate / samples.size)
+# ---- sounds found in a recording, and speech (the signals themselves: tests/support/signals.py) ----
 
 
 def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
