@@ -331,7 +331,11 @@ async def test_a_native_call_whose_speaker_is_unplugged_plays_on_where_the_sound
     output, so the module plays on there and nothing needs saying."""
     events, backend, recording = await speaker_drill(wespoke_stack, sound_rig, tmp_path, sound_rig.unplug_speaker)
     assert backend.native and not events.of(ErrorEvent)
-    assert loud_seconds(read_wav(recording)[0]) >= 1.0, "the echo was not heard on the new default output"
+    # Nothing else plays on `laptop`: any sustained sound there is the module's stream, moved. How
+    # much of the echo comes depends on the test assistant: on a loaded machine its echo arrives in
+    # bursts (its 100 ms backlog drops what a starved loop could not send), 0.4-2 s of the 3 s seen
+    # under two CPU hogs, each burst at the voice's level.
+    assert loud_seconds(read_wav(recording)[0]) >= 0.3, "the echo was not heard on the new default output"
 
 
 
