@@ -78,6 +78,13 @@ async def seconds_until_gone(stack: Stack, timeout: float) -> float:
         await asyncio.sleep(0.02)
 
 
+def leave_story(log_file: Path) -> str:
+    """The lines of the app's log that tell how its leave went: the connect, the hold, the disconnect."""
+    marks = ("state ", "connection setup", "leave held", "Disconnected from room", "disconnect", "SIG")
+    lines = log_file.read_text(errors="replace").splitlines() if log_file.exists() else ["(no log)"]
+    return "\n".join(line[:240] for line in lines if any(m in line for m in marks))
+
+
 # ------------------------------------------------------------------------------ headless
 
 
@@ -198,7 +205,10 @@ async def _signal_tui_and_check(stack: Stack, tui: TuiInTmux, sig: signal.Signal
         await asyncio.sleep(FREEZE_S)
         stack.livekit.thaw()
         screen = await asyncio.to_thread(tui.wait_screen, "EXIT=", 15.0)
-        gone = await seconds_until_gone(stack, LEAVE_AFTER_THAW_S)
+        try:
+            gone = await seconds_until_gone(stack, LEAVE_AFTER_THAW_S)
+        except AssertionError as exc:  # with the app's side of the leave, to tell the cause
+            raise AssertionError(f"{exc}\nthe app's log of its leave:\n{leave_story(tui.log_file)}") from None
     print(f"TUI {sig.name} during {phase}: exited {time.monotonic() - sent:.2f} s after the signal; "
           f"no participant {gone:.2f} s after {'the signal' if phase == 'call' else 'the exit'}")
     assert "EXIT=130" in screen, screen  # the app's status for an interrupted run

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 from livekit import rtc
 
 from wespoke_tui.session.parts import CallParts
+
+log = logging.getLogger(__name__)
 
 # How long after the microphone's publish a hang-up still waits for the server to finish
 # answering it (`let_publish_settle`); past that the Leave goes at once. The bounds cover, with room
@@ -37,25 +40,30 @@ async def let_join_settle(call: CallParts, room: rtc.Room) -> None:
     and for how long the participant then stayed: see BENCHMARKS.md). The answer shows as the
     publisher's DTLS transport connected in the stats.
     """
-    if call.connected_at is None:
+    if call.connected_at is None or time.monotonic() >= call.connected_at + JOIN_SETTLE_S:
         return
-    deadline = call.connected_at + JOIN_SETTLE_S
-    if time.monotonic() >= deadline:
-        return
+    held_from = time.monotonic()
+    answered = await _join_answered(call, room, call.connected_at + JOIN_SETTLE_S)
+    log.info("leave held %.0f ms after the join (%s)", (time.monotonic() - held_from) * 1000, answered)
+
+
+async def _join_answered(call: CallParts, room: rtc.Room, deadline: float) -> str:
+    """Why the hold after the join ended: the server answered, the deadline, or no stats."""
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(call.token_refreshed.wait(), deadline - time.monotonic())
     while time.monotonic() < deadline:
         try:
             stats = await asyncio.wait_for(room.get_rtc_stats(), deadline - time.monotonic())
-        except Exception:
-            return
+        except Exception as exc:
+            return f"no stats: {type(exc).__name__}"
         if any(
             s.WhichOneof("stats") == "transport"
             and s.transport.transport.dtls_state == rtc.stats.DtlsTransportState.DTLS_TRANSPORT_CONNECTED
             for s in stats.publisher_stats
         ):
-            return
+            return "answered" if call.token_refreshed.is_set() else "answered, no token refresh yet"
         await asyncio.sleep(PUBLISH_ANSWER_POLL_S)
+    return "deadline: the server had not answered"
 
 
 async def let_publish_settle(call: CallParts, published_at: float | None) -> None:
