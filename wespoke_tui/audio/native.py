@@ -65,17 +65,22 @@ def pick_device(spec: str | None, devices: list[Any], kind: str) -> Any | None:
     return match[0]
 
 
+def open_module() -> Any:
+    """WebRTC's audio device module (`rtc.PlatformAudio`), or NativeUnusable saying why not."""
+    from livekit import rtc
+
+    try:
+        return rtc.PlatformAudio()
+    except Exception as exc:  # PlatformAudioError, or the FFI's own failure
+        raise NativeUnusable(f"the native audio module did not start: {exc}") from None
+
+
 def module_devices() -> tuple[list[Any], list[Any]]:
     """(microphones, speakers) as the module lists them, its "default: …" entries left out (a
     choice of none is the default); `NativeUnusable` when the module does not start. The module
     is process-wide: one opened here beside a call's shares its device module, and closing it
     leaves the call's alone (tests/test_native_audio.py)."""
-    from livekit import rtc
-
-    try:
-        module = rtc.PlatformAudio()
-    except Exception as exc:  # PlatformAudioError, or the FFI's own failure
-        raise NativeUnusable(f"the native audio module did not start: {exc}") from None
+    module = open_module()
     try:
         mics, speakers = module.recording_devices(), module.playout_devices()
     except Exception as exc:
@@ -160,12 +165,7 @@ class NativeBackend:
             self._fall_back(str(exc), say=not exc.device_choice)
 
     def _start_module(self) -> Any:
-        from livekit import rtc
-
-        try:
-            module = rtc.PlatformAudio()
-        except Exception as exc:  # PlatformAudioError, or the FFI's own failure
-            raise NativeUnusable(f"the native audio module did not start: {exc}") from None
+        module = open_module()
         try:
             mics, speakers = module.recording_devices(), module.playout_devices()
             if not mics or not speakers:
