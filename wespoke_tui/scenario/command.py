@@ -50,7 +50,7 @@ def turn_audio(scenario: Scenario, lang: str) -> dict[int, np.ndarray]:
     audio = {}
     for turn in scenario.turns:
         if turn.action == "say":
-            audio[turn.number] = synthesize(turn.text or "", lang)
+            audio[turn.number] = synthesize(turn.text or "", scenario.voice(turn, lang))
         elif turn.action == "say_wav" and turn.wav is not None:
             audio[turn.number] = read_turn_wav(turn.wav)
     return audio

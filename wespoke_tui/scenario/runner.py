@@ -41,6 +41,7 @@ from wespoke_tui.events import (
     ToolEvent,
     TranscriptItem,
 )
+from wespoke_tui.scenario.audio_checks import AudioFinding
 from wespoke_tui.scenario.model import Scenario, Turn
 from wespoke_tui.settings import Settings
 
@@ -161,6 +162,12 @@ class TurnResult:
     seconds: float = 0.0
     ended_at: float | None = None  # epoch seconds: the end of the turn (to match other logs)
     answered_at: float | None = None  # epoch seconds: the answer's first sound at the player
+    spoke_at: float | None = None  # epoch seconds: the caller's speech in this turn began
+    heard: str | None = None  # spoken turns: the assistant's own transcript of the caller
+    wer: float | None = None  # `say` turns: word error rate of `heard` against the text said, 0..1+
+    stop_ms: float | None = None  # barge-in turns: the caller's speech began → the answer silent at the player
+    barge_in_reported: bool = False  # barge-in turns: the assistant said so (its `barge_in` message)
+    audio: list[AudioFinding] = field(default_factory=list)  # what the recording shows (audio_checks.py)
 
     @property
     def passed(self) -> bool:
