@@ -180,6 +180,7 @@ class RunResult:
     run: int
     call_id: str | None = None
     error: str | None = None  # the call itself failed: its user message
+    error_code: str | None = None  # and its code (errors.py), to tell infrastructure from the assistant
     turns: list[TurnResult] = field(default_factory=list)
     seconds: float = 0.0
     recording: str | None = None
@@ -204,6 +205,7 @@ class CallWatcher:
         self.call_id: str | None = None
         self.recording: str | None = None
         self.error: str | None = None
+        self.error_code: str | None = None
         self._task = asyncio.get_running_loop().create_task(self._read(controller))
 
     async def _read(self, controller: CallController) -> None:
@@ -227,6 +229,7 @@ class CallWatcher:
                     self.recording = path
                 case ErrorEvent(error=error, fatal=True):
                     self.error = error.user_message
+                    self.error_code = error.code
                 case StateChanged(state=state) if state in (CallState.ENDED, CallState.FAILED, CallState.ENDING):
                     self.ended_at = self.ended_at or now
             self.changed.set()
@@ -289,6 +292,7 @@ async def run_scenario(settings: Settings, scenario: Scenario, audio: dict[int, 
         await session.start()
         if session.state is not CallState.CONNECTED:
             result.error = watcher.error or "the call did not connect"
+            result.error_code = watcher.error_code
             return result
         if scenario.greeting_timeout_s > 0:
             await watcher.wait_answer(time.monotonic(), scenario.greeting_timeout_s)
@@ -302,6 +306,8 @@ async def run_scenario(settings: Settings, scenario: Scenario, audio: dict[int, 
         await session.aclose()
         await watcher.close()
         result.call_id = watcher.call_id
+        if watcher.error is not None and result.error is None:  # the call failed mid-scenario
+            result.error, result.error_code = watcher.error, watcher.error_code
         result.recording = watcher.recording
         result.seconds = time.monotonic() - started
     return result
