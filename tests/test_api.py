@@ -35,7 +35,7 @@ from wespoke_tui.api import (
     WespokeClient,
     chat_event,
 )
-from wespoke_tui.errors import USER_MESSAGES, CallError
+from wespoke_tui.errors import USER_MESSAGES, CallError, describe
 
 ORIGIN = "https://shop.example.com"
 LANGS = ["tr", "en"]
@@ -173,10 +173,10 @@ async def test_list_messages_tolerates_odd_rows(wespoke_server: TestWespokeServe
 )
 async def test_list_messages_of_the_wrong_shape_is_invalid_response(wespoke_server: TestWespokeServer, body: Any) -> None:
     wespoke_server.fail_next("list_messages", status=200, body=body)
-    async with client(wespoke_server, lang="tr") as api:
+    async with client(wespoke_server) as api:
         error = await fails(api.list_messages("call_x"))
     assert error.code == errors.INVALID_RESPONSE
-    assert error.user_message == USER_MESSAGES[errors.INVALID_RESPONSE]["tr"]
+    assert describe(error, "tr") == USER_MESSAGES[errors.INVALID_RESPONSE]["tr"]
 
 
 async def test_test_control_endpoints_add_messages_the_client_then_polls(wespoke_server: TestWespokeServer) -> None:
@@ -294,19 +294,19 @@ async def test_chat_stream_parses_every_event_kind(wespoke_server: TestWespokeSe
 @pytest.mark.parametrize("status", [401, 429, 500, 503])
 async def test_chat_stream_error_status_raises_mapped_error(wespoke_server: TestWespokeServer, status: int) -> None:
     wespoke_server.fail_next("chat_message", status=status, body=b"<html>nope</html>", headers={"Retry-After": "3"})
-    async with client(wespoke_server, lang="tr") as api:
+    async with client(wespoke_server) as api:
         error = await fails(api.send_chat_message("chat_any", "hi").__anext__())
     assert error.code == errors.code_for_status(status) and error.status == status
-    assert error.user_message.startswith(USER_MESSAGES[error.code]["tr"])
+    assert describe(error, "tr").startswith(USER_MESSAGES[error.code]["tr"])
 
 
 @pytest.mark.parametrize("body", [b'{"success": true}', b"<html>hi</html>", b""])
 async def test_chat_answer_that_is_not_a_stream_is_invalid_response(wespoke_server: TestWespokeServer, body: bytes) -> None:
     wespoke_server.fail_next("chat_message", status=200, body=body)
-    async with client(wespoke_server, lang="tr") as api:
+    async with client(wespoke_server) as api:
         error = await fails(api.send_chat_message("chat_any", "hi").__anext__())
     assert error.code == errors.INVALID_RESPONSE
-    assert error.user_message == USER_MESSAGES[errors.INVALID_RESPONSE]["tr"]
+    assert describe(error, "tr") == USER_MESSAGES[errors.INVALID_RESPONSE]["tr"]
 
 
 async def test_chat_stream_dropped_is_connection_error(wespoke_server: TestWespokeServer) -> None:
@@ -351,9 +351,9 @@ TABLE = [
 @pytest.mark.parametrize(("status", "code"), TABLE)
 async def test_error_table(wespoke_server: TestWespokeServer, status: int, code: str, lang: str) -> None:
     wespoke_server.fail_next("token", status=status, body={"success": False, "error": {"message": "server says no", "code": "X"}})
-    async with client(wespoke_server, lang=lang) as api:
+    async with client(wespoke_server) as api:
         error = await fails(api.create_token(TEST_ASSISTANT_ID))
-    assert (error.code, error.status, error.lang) == (code, status, lang)
+    assert (error.code, error.status) == (code, status)
     expected = USER_MESSAGES[code][lang]
     if code == errors.INVALID_REQUEST:
         expected += " (server says no)"  # the contract: 400 shows the server's message
@@ -362,7 +362,7 @@ async def test_error_table(wespoke_server: TestWespokeServer, status: int, code:
         assert error.message == f"HTTP {status}: server says no"
     else:
         assert error.message == "server says no"
-    assert error.user_message == expected
+    assert describe(error, lang) == expected
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -380,11 +380,11 @@ async def test_error_bodies_of_any_shape_map_by_status(
         "text": "Hata oluştu".encode(),
     }[kind]
     wespoke_server.fail_next("token", status=status, body=body)
-    async with client(wespoke_server, lang=lang) as api:
+    async with client(wespoke_server) as api:
         started = time.monotonic()
         error = await fails(api.create_token(TEST_ASSISTANT_ID))
     assert (error.code, error.status) == (code, status)
-    assert error.user_message.startswith(USER_MESSAGES[code][lang])
+    assert describe(error, lang).startswith(USER_MESSAGES[code][lang])
     assert error.message == (f"HTTP {status}" if code == errors.UNKNOWN_ERROR else errors.DEFAULT_MESSAGES[code])
     assert time.monotonic() - started < 2.0  # a huge body is cut short (api.ERROR_BODY_LIMIT), not read whole
 
@@ -393,29 +393,29 @@ async def test_error_bodies_of_any_shape_map_by_status(
 async def test_natural_errors_of_the_server(wespoke_server: TestWespokeServer, lang: str) -> None:
     wespoke_server.add_key("pk_test_" + "o" * 24, origins=[ORIGIN])
     wespoke_server.add_key("pk_test_" + "c" * 24, credits=0)
-    async with client(wespoke_server, lang=lang, api_key="pk_test_" + "w" * 24) as api:
+    async with client(wespoke_server, api_key="pk_test_" + "w" * 24) as api:
         assert (await fails(api.create_token(TEST_ASSISTANT_ID))).code == errors.UNAUTHORIZED
-    async with client(wespoke_server, lang=lang, api_key="pk_test_" + "o" * 24, origin="https://evil.example") as api:
+    async with client(wespoke_server, api_key="pk_test_" + "o" * 24, origin="https://evil.example") as api:
         forbidden = await fails(api.create_token(TEST_ASSISTANT_ID))
-    async with client(wespoke_server, lang=lang, api_key="pk_test_" + "o" * 24, origin=ORIGIN) as api:
+    async with client(wespoke_server, api_key="pk_test_" + "o" * 24, origin=ORIGIN) as api:
         assert (await api.create_token(TEST_ASSISTANT_ID)).call_id
-    async with client(wespoke_server, lang=lang, api_key="pk_test_" + "c" * 24) as api:
+    async with client(wespoke_server, api_key="pk_test_" + "c" * 24) as api:
         assert (await fails(api.create_token(TEST_ASSISTANT_ID))).code == errors.INSUFFICIENT_CREDITS
-    async with client(wespoke_server, lang=lang) as api:
+    async with client(wespoke_server) as api:
         missing = await fails(api.create_token("asst_nope"))
         invalid = await fails(api.create_token(""))
         unknown_call = await fails(api.set_muted("call_nope", True))
     assert forbidden.code == errors.DOMAIN_NOT_ALLOWED
-    assert forbidden.user_message == USER_MESSAGES[errors.DOMAIN_NOT_ALLOWED][lang] and "--origin" in forbidden.user_message
+    assert describe(forbidden, lang) == USER_MESSAGES[errors.DOMAIN_NOT_ALLOWED][lang] and "--origin" in describe(forbidden, lang)
     assert missing.code == errors.ASSISTANT_NOT_FOUND and "asst_nope" in missing.message
-    assert invalid.code == errors.INVALID_REQUEST and invalid.user_message.endswith("(assistantId is required)")
+    assert invalid.code == errors.INVALID_REQUEST and describe(invalid, lang).endswith("(assistantId is required)")
     assert unknown_call.status == 404
 
 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_rate_limit_from_the_server_carries_retry_after(wespoke_server: TestWespokeServer, lang: str) -> None:
     wespoke_server.set_rate_limit(TEST_API_KEY, limit=2, window_s=30)
-    async with client(wespoke_server, lang=lang) as api:
+    async with client(wespoke_server) as api:
         first = await api.create_token(TEST_ASSISTANT_ID)
         await api.create_token(TEST_ASSISTANT_ID)
         error = await fails(api.create_token(TEST_ASSISTANT_ID))
@@ -424,16 +424,16 @@ async def test_rate_limit_from_the_server_carries_retry_after(wespoke_server: Te
     assert error.details["reset_at"]
     seconds = round(error.retry_after)
     suffix = f" ({seconds} sn sonra)" if lang == "tr" else f" (retry in {seconds} s)"
-    assert error.user_message == USER_MESSAGES[errors.RATE_LIMITED][lang] + suffix
+    assert describe(error, lang) == USER_MESSAGES[errors.RATE_LIMITED][lang] + suffix
 
 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_429_retry_after_from_header_only(wespoke_server: TestWespokeServer, lang: str) -> None:
     wespoke_server.fail_next("token", status=429, body=b"<html>slow down</html>", headers={"Retry-After": "45"})
-    async with client(wespoke_server, lang=lang) as api:
+    async with client(wespoke_server) as api:
         error = await fails(api.create_token(TEST_ASSISTANT_ID))
     assert error.retry_after == 45
-    assert error.user_message == USER_MESSAGES[errors.RATE_LIMITED][lang] + (" (45 sn sonra)" if lang == "tr" else " (retry in 45 s)")
+    assert describe(error, lang) == USER_MESSAGES[errors.RATE_LIMITED][lang] + (" (45 sn sonra)" if lang == "tr" else " (retry in 45 s)")
 
 
 async def test_429_retry_after_from_body_beats_header(wespoke_server: TestWespokeServer) -> None:
@@ -446,7 +446,7 @@ async def test_429_retry_after_from_body_beats_header(wespoke_server: TestWespok
 @pytest.mark.parametrize("endpoint", ["end", "mute", "send_message", "list_messages", "delete", "chat_start", "chat_end"])
 async def test_every_endpoint_maps_errors(wespoke_server: TestWespokeServer, endpoint: str) -> None:
     wespoke_server.fail_next(endpoint, status=402, body=b"")
-    async with client(wespoke_server, lang="tr") as api:
+    async with client(wespoke_server) as api:
         call = {
             "end": lambda: api.end_call("c1"),
             "mute": lambda: api.set_muted("c1", True),
@@ -458,7 +458,7 @@ async def test_every_endpoint_maps_errors(wespoke_server: TestWespokeServer, end
         }[endpoint]
         error = await fails(call())
     assert error.code == errors.INSUFFICIENT_CREDITS
-    assert error.user_message == USER_MESSAGES[errors.INSUFFICIENT_CREDITS]["tr"]
+    assert describe(error, "tr") == USER_MESSAGES[errors.INSUFFICIENT_CREDITS]["tr"]
 
 
 # --------------------------------------------------------------------- invalid 200 answers
@@ -483,10 +483,10 @@ async def test_unusable_token_answer_is_invalid_response(
     wespoke_server: TestWespokeServer, body: Any, why: str, lang: str
 ) -> None:
     wespoke_server.fail_next("token", status=200, body=body)
-    async with client(wespoke_server, lang=lang) as api:
+    async with client(wespoke_server) as api:
         error = await fails(api.create_token(TEST_ASSISTANT_ID))
     assert error.code == errors.INVALID_RESPONSE and why in error.message
-    assert error.user_message == USER_MESSAGES[errors.INVALID_RESPONSE][lang]
+    assert describe(error, lang) == USER_MESSAGES[errors.INVALID_RESPONSE][lang]
 
 
 async def test_minimal_token_answer_of_the_seed_is_enough(wespoke_server: TestWespokeServer) -> None:
@@ -502,12 +502,12 @@ async def test_minimal_token_answer_of_the_seed_is_enough(wespoke_server: TestWe
 @pytest.mark.parametrize("lang", LANGS)
 async def test_slow_answer_times_out_as_connection_error(wespoke_server: TestWespokeServer, lang: str) -> None:
     wespoke_server.fail_next("token", delay_s=3)
-    async with client(wespoke_server, lang=lang, timeout=0.5) as api:
+    async with client(wespoke_server, timeout=0.5) as api:
         started = time.monotonic()
         error = await fails(api.create_token(TEST_ASSISTANT_ID))
     assert time.monotonic() - started < 1.5
     assert error.code == errors.CONNECTION_ERROR
-    assert error.user_message == USER_MESSAGES[errors.CONNECTION_ERROR][lang]
+    assert describe(error, lang) == USER_MESSAGES[errors.CONNECTION_ERROR][lang]
 
 
 @pytest.mark.parametrize("timeout", [None, 0.3])
@@ -531,19 +531,19 @@ async def test_end_call_gives_up_quickly(wespoke_server: TestWespokeServer, time
 @pytest.mark.parametrize("lang", LANGS)
 async def test_refused_connection(lang: str) -> None:
     port = free_port()  # bound then closed: nothing listens there
-    async with WespokeClient(f"http://127.0.0.1:{port}", TEST_API_KEY, lang=lang) as api:
+    async with WespokeClient(f"http://127.0.0.1:{port}", TEST_API_KEY) as api:
         error = await fails(api.create_token(TEST_ASSISTANT_ID))
     assert error.code == errors.CONNECTION_ERROR
-    assert error.user_message == USER_MESSAGES[errors.CONNECTION_ERROR][lang]
+    assert describe(error, lang) == USER_MESSAGES[errors.CONNECTION_ERROR][lang]
 
 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_dropped_connection(wespoke_server: TestWespokeServer, lang: str) -> None:
     wespoke_server.fail_next("token", drop=True)
-    async with client(wespoke_server, lang=lang) as api:
+    async with client(wespoke_server) as api:
         error = await fails(api.create_token(TEST_ASSISTANT_ID))
     assert error.code == errors.CONNECTION_ERROR
-    assert error.user_message == USER_MESSAGES[errors.CONNECTION_ERROR][lang]
+    assert describe(error, lang) == USER_MESSAGES[errors.CONNECTION_ERROR][lang]
 
 
 async def test_dns_failure(wespoke_server: TestWespokeServer) -> None:
@@ -555,10 +555,10 @@ async def test_dns_failure(wespoke_server: TestWespokeServer) -> None:
 @pytest.mark.parametrize("url", ["::::", "ftp://127.0.0.1", ""])
 async def test_unusable_api_url_is_a_call_error_not_a_crash(url: str) -> None:
     with pytest.raises(CallError) as info:
-        async with WespokeClient(url, TEST_API_KEY, lang="tr") as api:
+        async with WespokeClient(url, TEST_API_KEY) as api:
             await api.create_token(TEST_ASSISTANT_ID)
     assert info.value.code == errors.CONNECTION_ERROR
-    assert info.value.user_message == USER_MESSAGES[errors.CONNECTION_ERROR]["tr"]
+    assert describe(info.value, "tr") == USER_MESSAGES[errors.CONNECTION_ERROR]["tr"]
 
 
 def _self_signed(tmp_path: Path) -> ssl.SSLContext:
@@ -609,8 +609,8 @@ async def test_key_and_token_never_leak(wespoke_server: TestWespokeServer, caplo
         raised.append(await fails(api.create_token(TEST_ASSISTANT_ID)))
 
     for error in raised:
-        texts = [str(error), repr(error), error.message, error.user_message, repr(error.details),
-                 error.in_language("tr").user_message]
+        texts = [str(error), repr(error), error.message, describe(error, "en"), repr(error.details),
+                 describe(error, "tr")]
         assert not any(TEST_API_KEY in t or bare in t for t in texts), error
     api_records = [r for r in caplog.records if r.name == "wespoke_tui.api"]
     assert any(r.levelno == logging.DEBUG and "POST /api/v1/embed/token" in r.getMessage() for r in api_records)

@@ -28,7 +28,7 @@ from wespoke_tui.audio.devices import (
 )
 from wespoke_tui.audio.engine import SoundDeviceBackend
 from wespoke_tui.audio.mic_probe import MicLevelProbe
-from wespoke_tui.errors import MICROPHONE_ERROR, SPEAKER_ERROR, CallError
+from wespoke_tui.errors import MICROPHONE_ERROR, SPEAKER_ERROR, CallError, describe
 from wespoke_tui.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,7 +152,7 @@ async def test_a_device_that_cannot_be_opened_is_a_microphone_error(sound_rig: P
         await capture.start()
     assert error.value.code == MICROPHONE_ERROR
     assert "cannot open input device" in error.value.message and "rig_missing" in error.value.message
-    assert "listen-only" in error.value.user_message
+    assert "listen-only" in describe(error.value, "en")
 
 
 async def test_unknown_input_device_is_a_microphone_error(sound_rig: PulseRig) -> None:
@@ -185,7 +185,7 @@ NO_DEVICE_SCRIPT = textwrap.dedent(
     import asyncio, contextlib, io
     from wespoke_tui.audio.devices import list_devices, print_devices
     from wespoke_tui.audio.engine import SoundDeviceBackend
-    from wespoke_tui.errors import CallError
+    from wespoke_tui.errors import CallError, describe
     from wespoke_tui.settings import Settings
 
     async def main():
@@ -199,7 +199,7 @@ NO_DEVICE_SCRIPT = textwrap.dedent(
         try:
             backend.preflight()
         except CallError as exc:
-            print("preflight", exc.code, exc.details["missing"], exc.user_message)
+            print("preflight", exc.code, exc.details["missing"], describe(exc, "en"))
         for name, part in (("output", backend.open_output()), ("input", backend.open_input())):
             try:
                 await part.start()

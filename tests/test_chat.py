@@ -20,6 +20,7 @@ from wespoke_tui.errors import (
     RATE_LIMITED,
     SERVER_ERROR,
     UNAUTHORIZED,
+    describe,
     user_message,
 )
 from wespoke_tui.events import (
@@ -113,7 +114,7 @@ async def test_a_reply_cut_mid_stream_is_said_marked_and_the_chat_goes_on(
     assert controller.state is CallState.CONNECTED
     (error,) = events.of(ErrorEvent)
     assert not error.fatal and error.error.code == code
-    assert error.error.user_message == user_message(code, "en")
+    assert describe(error.error, "en") == user_message(code, "en")
     cut_reply = events.finals()[-1]
     assert cut_reply[0] == "assistant" and cut_reply[1].startswith("You said:") and cut_reply[1].endswith("[reply cut off]")
     # Nothing stays half-shown: every assistant line that was started is final.
@@ -142,7 +143,7 @@ async def test_a_chat_that_cannot_start_fails_with_its_user_message(
     assert events.states() == [CallState.CONNECTING, CallState.FAILED]
     failed = events.of(StateChanged)[-1]
     assert failed.error is not None and failed.error.code == code
-    assert failed.error.user_message == user_message(code, "tr", retry_after=7.0 if code == RATE_LIMITED else None)
+    assert describe(failed.error, "tr") == user_message(code, "tr", retry_after=7.0 if code == RATE_LIMITED else None)
     assert wespoke_server.api_key not in repr(events.events)
     assert wespoke_server.chats == {}
 
@@ -169,7 +170,7 @@ async def test_a_chat_the_server_ended_fails_with_chat_ended(wespoke_server: Tes
     assert controller.state is CallState.FAILED
     assert events.of(StateChanged)[-1].error.code == CHAT_ENDED
     assert [e.error.code for e in events.of(ErrorEvent)] == [CHAT_ENDED]
-    assert "sona erdi" in events.of(ErrorEvent)[0].error.in_language("tr").user_message
+    assert "sona erdi" in describe(events.of(ErrorEvent)[0].error, "tr")
     await controller.aclose()  # nothing left to end: no second /end, no error
     await events.aclose()
     assert not any(r.path.endswith("/end") for r in wespoke_server.requests)

@@ -15,7 +15,7 @@ from wespoke_tui.audio.base import FRAME_SAMPLES, SAMPLE_RATE
 from wespoke_tui.audio.meter import rms_dbfs
 from wespoke_tui.audio.wav import read_wav_48k_mono, write_wav_48k_mono
 from wespoke_tui.controllers.demo import DemoController, greeting_path
-from wespoke_tui.errors import SPEAKER_ERROR, CallError
+from wespoke_tui.errors import SPEAKER_ERROR, CallError, describe
 from wespoke_tui.events import CallState, ErrorEvent, MicLevel
 from wespoke_tui.settings import Settings
 
@@ -107,7 +107,7 @@ async def test_no_speaker_fails_with_the_user_message() -> None:
             output = super().open_output()
 
             async def fail() -> None:
-                raise CallError.of(SPEAKER_ERROR, "no output device", lang="tr")
+                raise CallError.of(SPEAKER_ERROR, "no output device")
 
             output.start = fail
             return output
@@ -118,7 +118,7 @@ async def test_no_speaker_fails_with_the_user_message() -> None:
     await eventually(lambda: demo.state is CallState.FAILED)
     await rec.until(lambda: rec.of(ErrorEvent))
     errors = [e for e in rec.events if isinstance(e, ErrorEvent)]
-    assert errors and errors[0].fatal and errors[0].error.user_message.startswith("Ses çıkış aygıtı bulunamadı")
+    assert errors and errors[0].fatal and describe(errors[0].error, "tr").startswith("Ses çıkış aygıtı bulunamadı")
     await demo.aclose()
 
 

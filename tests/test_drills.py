@@ -27,7 +27,7 @@ from tests.stack.livekit_fixtures import Stack as WespokeStack
 from tests.support.events import EventRecorder
 from tests.support.signals import tone_wav
 from wespoke_tui.audio.wav import WavBackend, WavInput
-from wespoke_tui.errors import DISCONNECTED, MICROPHONE_ERROR
+from wespoke_tui.errors import DISCONNECTED, MICROPHONE_ERROR, describe
 from wespoke_tui.events import AssistantLevel, CallState, ErrorEvent
 from wespoke_tui.session import CallSession
 from wespoke_tui.settings import Settings
@@ -227,7 +227,7 @@ async def test_server_killed_for_good_fails_the_call_then_a_new_call_works_once_
     assert failed.error is not None and failed.error.code == DISCONNECTED
     assert CallState.RECONNECTING in events.states(since=killed)
     shown = [e.error for e in events.of(ErrorEvent, since=killed) if e.fatal]
-    assert [e.code for e in shown] == [DISCONNECTED] and shown[0].user_message.strip()
+    assert [e.code for e in shown] == [DISCONNECTED] and describe(shown[0], "en").strip()
     assert session.state == CallState.FAILED and not session.state.in_call
 
     # The same session, once the server is back: a new call connects and hangs up cleanly.
@@ -313,7 +313,7 @@ async def test_a_fault_in_the_microphone_path_is_a_microphone_error_and_the_call
     async with connected(CallSession(stack.settings(), lambda: FailingMicrophoneBackend(wav, None))) as (session, events):
         error_event = await events.wait_for(lambda e: isinstance(e, ErrorEvent), timeout=5)
         assert error_event.error.code == MICROPHONE_ERROR and not error_event.fatal
-        assert error_event.error.user_message.strip()
+        assert describe(error_event.error, "en").strip()
         assert "IndexError" in error_event.error.message
         stopped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("microphone stopped")]
         assert stopped == ["microphone stopped: IndexError: pop from an empty deque (at test_drills.py:"

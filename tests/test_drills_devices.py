@@ -26,7 +26,7 @@ from tests.test_drills import (  # noqa: F401 (fixtures)
     stack,
 )
 from wespoke_tui.audio.engine import SoundDeviceBackend
-from wespoke_tui.errors import MICROPHONE_ERROR
+from wespoke_tui.errors import MICROPHONE_ERROR, describe
 from wespoke_tui.events import CallState, ErrorEvent
 from wespoke_tui.session import CallSession
 
@@ -53,7 +53,7 @@ async def test_microphone_dying_mid_call_is_a_microphone_error_and_the_call_goes
     noticed = time.monotonic() - died
     print(f"microphone died: MICROPHONE_ERROR shown {noticed:.2f} s later")
     assert error_event.error.code == MICROPHONE_ERROR and not error_event.fatal
-    assert error_event.error.user_message.strip()
+    assert describe(error_event.error, "en").strip()
     assert session.state == CallState.CONNECTED
 
     # Listen-only: the assistant is still heard through the (still working) speaker.

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import pytest
 
 from wespoke_tui import errors
-from wespoke_tui.errors import CallError, error_from_response, parse_retry_after, scrub, user_message
+from wespoke_tui.errors import CallError, describe, error_from_response, parse_retry_after, scrub, user_message
 
 KEY = "pk_live_" + "SeCrEt0123456789abcdefgh"
 
@@ -110,9 +110,9 @@ def test_every_code_has_both_languages() -> None:
 @pytest.mark.parametrize("code", sorted(EXPECTED_USER_MESSAGES))
 def test_user_message_tr_and_en(code: str) -> None:
     tr, en = EXPECTED_USER_MESSAGES[code]
-    assert CallError.of(code, lang="tr").user_message == tr
-    assert CallError.of(code, lang="en").user_message == en
-    assert CallError.of(code, lang="tr").in_language("en").user_message == en
+    error = CallError.of(code)
+    assert describe(error, "tr") == tr
+    assert describe(error, "en") == en
 
 
 def test_unknown_code_falls_back_to_unknown_error_wording() -> None:
@@ -122,25 +122,25 @@ def test_unknown_code_falls_back_to_unknown_error_wording() -> None:
 @pytest.mark.parametrize(("status", "code"), STATUS_TABLE)
 @pytest.mark.parametrize("body", [b"", b"<html><body>Bad Gateway</body></html>", b"[1,2]", b'{"error": 7}', b"\xff\xfe"])
 def test_status_maps_whatever_the_body(status: int, code: str, body: bytes) -> None:
-    error = error_from_response(status, body, {}, lang="tr")
+    error = error_from_response(status, body, {})
     assert error.code == code
     assert error.status == status
-    assert error.user_message.startswith(EXPECTED_USER_MESSAGES[code][0])
+    assert describe(error, "tr").startswith(EXPECTED_USER_MESSAGES[code][0])
 
 
 @pytest.mark.parametrize("status", [418, 503, 302])
 def test_unknown_status_message_is_http_status(status: int) -> None:
     error = error_from_response(status, b"<html>teapot</html>", {})
     assert error.message == f"HTTP {status}"
-    assert error.user_message == EXPECTED_USER_MESSAGES[errors.UNKNOWN_ERROR][1] + f" (HTTP {status})"
-    assert error.in_language("tr").user_message == EXPECTED_USER_MESSAGES[errors.UNKNOWN_ERROR][0] + f" (HTTP {status})"
+    assert describe(error, "en") == EXPECTED_USER_MESSAGES[errors.UNKNOWN_ERROR][1] + f" (HTTP {status})"
+    assert describe(error, "tr") == EXPECTED_USER_MESSAGES[errors.UNKNOWN_ERROR][0] + f" (HTTP {status})"
 
 
 def test_server_message_is_kept_for_the_log() -> None:
     error = error_from_response(402, contract_body("Tenant acme has 0 credits left", "INSUFFICIENT_CREDITS"), {})
     assert error.message == "Tenant acme has 0 credits left"
     assert error.details["server_code"] == "INSUFFICIENT_CREDITS"
-    assert error.user_message == EXPECTED_USER_MESSAGES[errors.INSUFFICIENT_CREDITS][1]  # not shown to the user
+    assert describe(error, "en") == EXPECTED_USER_MESSAGES[errors.INSUFFICIENT_CREDITS][1]  # not shown to the user
 
 
 def test_default_message_when_the_server_gives_none() -> None:
@@ -149,37 +149,37 @@ def test_default_message_when_the_server_gives_none() -> None:
 
 
 def test_400_shows_the_server_message_in_both_languages() -> None:
-    error = error_from_response(400, contract_body("assistantId is required\n  (field: body)"), {}, lang="tr")
-    assert error.user_message == EXPECTED_USER_MESSAGES[errors.INVALID_REQUEST][0] + " (assistantId is required (field: body))"
-    assert error.in_language("en").user_message == (
+    error = error_from_response(400, contract_body("assistantId is required\n  (field: body)"), {})
+    assert describe(error, "tr") == EXPECTED_USER_MESSAGES[errors.INVALID_REQUEST][0] + " (assistantId is required (field: body))"
+    assert describe(error, "en") == (
         EXPECTED_USER_MESSAGES[errors.INVALID_REQUEST][1] + " (assistantId is required (field: body))"
     )
 
 
 def test_400_server_message_is_cut_short_for_the_screen() -> None:
     error = error_from_response(400, contract_body("x" * 5000), {})
-    assert len(error.user_message) < len(EXPECTED_USER_MESSAGES[errors.INVALID_REQUEST][1]) + errors.SERVER_MESSAGE_LIMIT + 5
-    assert error.user_message.endswith("…)")
+    assert len(describe(error, "en")) < len(EXPECTED_USER_MESSAGES[errors.INVALID_REQUEST][1]) + errors.SERVER_MESSAGE_LIMIT + 5
+    assert describe(error, "en").endswith("…)")
 
 
 def test_429_retry_after_from_body_wins_over_header() -> None:
     error = error_from_response(429, contract_body("slow down", retryAfter=12, resetAt="2030-01-01T00:00:00Z"), {"Retry-After": "99"})
     assert error.retry_after == 12
     assert error.details["reset_at"] == "2030-01-01T00:00:00Z"
-    assert error.user_message == EXPECTED_USER_MESSAGES[errors.RATE_LIMITED][1] + " (retry in 12 s)"
-    assert error.in_language("tr").user_message == EXPECTED_USER_MESSAGES[errors.RATE_LIMITED][0] + " (12 sn sonra)"
+    assert describe(error, "en") == EXPECTED_USER_MESSAGES[errors.RATE_LIMITED][1] + " (retry in 12 s)"
+    assert describe(error, "tr") == EXPECTED_USER_MESSAGES[errors.RATE_LIMITED][0] + " (12 sn sonra)"
 
 
 def test_429_retry_after_from_header_when_body_is_not_json() -> None:
-    error = error_from_response(429, b"Too Many Requests", {"retry-after": "30"}, lang="tr")
+    error = error_from_response(429, b"Too Many Requests", {"retry-after": "30"})
     assert error.retry_after == 30
-    assert error.user_message == EXPECTED_USER_MESSAGES[errors.RATE_LIMITED][0] + " (30 sn sonra)"
+    assert describe(error, "tr") == EXPECTED_USER_MESSAGES[errors.RATE_LIMITED][0] + " (30 sn sonra)"
 
 
 def test_429_without_any_retry_hint() -> None:
     error = error_from_response(429, b"", {})
     assert error.retry_after is None
-    assert error.user_message == EXPECTED_USER_MESSAGES[errors.RATE_LIMITED][1]
+    assert describe(error, "en") == EXPECTED_USER_MESSAGES[errors.RATE_LIMITED][1]
 
 
 @pytest.mark.parametrize("bad", [True, -3, "5", None])
@@ -203,9 +203,9 @@ def test_the_key_is_scrubbed_from_the_server_message_and_code() -> None:
     bare = KEY.removeprefix("pk_live_")
     body = contract_body(f"key {KEY} rejected; also {bare}", code=f"BAD_{KEY}")
     for status in (400, 401, 418):
-        error = error_from_response(status, body, {}, lang="tr", secrets=[KEY])
-        for text in (str(error), repr(error), error.message, error.user_message, repr(error.details),
-                     error.in_language("en").user_message):
+        error = error_from_response(status, body, {}, secrets=[KEY])
+        for text in (str(error), repr(error), error.message, describe(error, "tr"), repr(error.details),
+                     describe(error, "en")):
             assert KEY not in text and bare not in text
         assert "pk_live_…efgh" in error.message
 
@@ -216,7 +216,15 @@ def test_scrub_leaves_text_without_secrets_alone() -> None:
 
 
 def test_call_error_is_an_exception_with_code_in_str() -> None:
-    error = CallError.of(errors.CONNECTION_ERROR, "refused", lang="tr")
+    error = CallError.of(errors.CONNECTION_ERROR, "refused")
     assert isinstance(error, Exception)
     assert str(error) == "[CONNECTION_ERROR] refused"
     assert error.status is None
+
+
+def test_error_codes_are_their_names_as_text() -> None:
+    """A code goes out as text (JSON records, the `notice.cleared.<code>` keys, the log): its name."""
+    assert errors.UNAUTHORIZED is errors.ErrorCode.UNAUTHORIZED and errors.UNAUTHORIZED == "UNAUTHORIZED"
+    assert f"{errors.MICROPHONE_SILENT}" == str(errors.MICROPHONE_SILENT) == "MICROPHONE_SILENT"
+    assert json.dumps({"code": errors.RATE_LIMITED}) == '{"code": "RATE_LIMITED"}'
+    assert all(code == code.name for code in errors.ErrorCode)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from wespoke_tui.errors import MICROPHONE_ERROR, SERVER_ERROR, CallError
+from wespoke_tui.errors import MICROPHONE_ERROR, SERVER_ERROR, CallError, describe
 from wespoke_tui.events import (
     AgentState,
     AgentStateChanged,
@@ -176,16 +176,16 @@ def test_turkish_lines() -> None:
 
 def test_non_fatal_errors_go_to_stderr_once_each_and_fatal_ones_are_left_to_the_runner() -> None:
     run = Run()
-    mic = CallError.of(MICROPHONE_ERROR, "no input device matches 'x'\nsecond line", lang="en")
+    mic = CallError.of(MICROPHONE_ERROR, "no input device matches 'x'\nsecond line")
     run.feed(ErrorEvent(mic, fatal=False))
-    fatal = CallError.of(SERVER_ERROR, "HTTP 500 with key pk_live_abcdefghijklmnopqrstuvwx", lang="en")
+    fatal = CallError.of(SERVER_ERROR, "HTTP 500 with key pk_live_abcdefghijklmnopqrstuvwx")
     run.feed(ErrorEvent(fatal, fatal=True), state(CallState.FAILED, CallState.REQUESTING_TOKEN, fatal))
-    assert run.err.getvalue().splitlines() == [mic.user_message]
+    assert run.err.getvalue().splitlines() == [describe(mic, "en")]
     assert run.reporter.final_state == CallState.FAILED and run.reporter.error is fatal
     errors = [r for r in run.records() if r["type"] == "error"]
     assert errors == [
-        {"type": "error", "code": MICROPHONE_ERROR, "message": mic.user_message, "fatal": False, "timestamp": WALL + 100},
-        {"type": "error", "code": SERVER_ERROR, "message": fatal.user_message, "fatal": True, "timestamp": WALL + 100},
+        {"type": "error", "code": MICROPHONE_ERROR, "message": describe(mic, "en"), "fatal": False, "timestamp": WALL + 100},
+        {"type": "error", "code": SERVER_ERROR, "message": describe(fatal, "en"), "fatal": True, "timestamp": WALL + 100},
     ]
     assert "pk_live_" not in run.file.getvalue() + run.err.getvalue()
 
@@ -245,14 +245,14 @@ def test_json_mode_prints_the_records_instead_of_lines() -> None:
     run = Run(json_mode=True)
     run.feed(state(CallState.CONNECTED), agent("listening"), gap=0.3)
     run.feed(TranscriptItem("a1", "assistant", "Selam", final=True, added=True))
-    mic = CallError.of(MICROPHONE_ERROR, "gone", lang="en")
+    mic = CallError.of(MICROPHONE_ERROR, "gone")
     run.feed(ErrorEvent(mic, fatal=False))
     printed = run.records(run.out)
     assert [(r["type"], r.get("state")) for r in printed] == [
         ("state", "connected"), ("state", "listening"), ("transcript", None), ("error", None),
     ]
     assert printed == run.records()  # the same records as the file
-    assert run.err.getvalue().splitlines() == [mic.user_message]
+    assert run.err.getvalue().splitlines() == [describe(mic, "en")]
 
 
 def test_without_a_transcript_file_or_json_no_record_is_made() -> None:

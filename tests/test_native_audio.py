@@ -24,7 +24,7 @@ from tests.test_session import wait_until_gone
 from tests.ui_support import RecordingController, make_app, settings_for, until
 from wespoke_tui.audio.engine import SoundDeviceBackend, device_backend
 from wespoke_tui.audio.native import NativeBackend, module_devices, pick_device
-from wespoke_tui.errors import AUDIO_FALLBACK, MICROPHONE_SILENT, RECORDING_NEEDS_PYTHON
+from wespoke_tui.errors import AUDIO_FALLBACK, MICROPHONE_SILENT, RECORDING_NEEDS_PYTHON, describe
 from wespoke_tui.events import AssistantLevel, CallState, ErrorCleared, ErrorEvent, MicLevel
 from wespoke_tui.session import CallSession
 from wespoke_tui.session.native_levels import LOST_AFTER_S, DeviceWatch, ProcessedSilence
@@ -171,7 +171,7 @@ async def test_a_module_that_cannot_start_sends_the_call_down_the_python_path_sa
         await events.aclose()
     notices = [e for e in events.of(ErrorEvent) if e.error.code == AUDIO_FALLBACK]
     assert len(notices) == 1 and not notices[0].fatal
-    assert "Python audio path" in notices[0].error.user_message
+    assert "Python audio path" in describe(notices[0].error, "en")
 
 
 async def test_recording_a_native_call_moves_it_to_the_python_path_says_so_once_and_records_both_sides(
@@ -260,7 +260,7 @@ async def test_a_native_call_whose_microphone_dies_moves_to_the_python_path_said
         print(f"the module's microphone was found gone {time.monotonic() - lost_at:.1f} s after it died")
         sound_rig.restore_mic()
         assert isinstance(backend.fallback, SoundDeviceBackend) and not backend.native
-        assert not notice.fatal and "Python audio path" in notice.error.user_message
+        assert not notice.fatal and "Python audio path" in describe(notice.error, "en")
         since = len(events.items)
 
         def later(kind: type, above_dbfs: float) -> Any:

@@ -13,7 +13,7 @@ import pytest
 
 from wespoke_tui.audio.devices import DeviceInfo
 from wespoke_tui.audio.preflight import missing_sound
-from wespoke_tui.errors import NO_SOUND_DEVICE, CallError, user_message
+from wespoke_tui.errors import NO_SOUND_DEVICE, CallError, describe, user_message
 from wespoke_tui.sound_help import SoundMissing, sound_message
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,8 +58,8 @@ def test_each_os_gets_its_own_fix_and_the_text_chat_is_offered(platform: str, la
     else:
         assert "libportaudio2" not in portaudio and "pipx reinstall wespoke-tui" in portaudio
         assert ("System Settings" if platform == "darwin" else "Settings → System → Sound") in none or lang == "tr"
-    error = CallError.of(NO_SOUND_DEVICE, "x", details={"missing": "input", "platform": platform}).in_language(lang)  # type: ignore[arg-type]
-    assert error.user_message == sound_message(NO_SOUND_DEVICE, lang, {"missing": "input", "platform": platform})
+    error = CallError.of(NO_SOUND_DEVICE, "x", details={"missing": "input", "platform": platform})
+    assert describe(error, lang) == sound_message(NO_SOUND_DEVICE, lang, {"missing": "input", "platform": platform})  # type: ignore[arg-type]
 
 
 def test_a_voice_call_on_a_box_without_a_sound_server_asks_for_no_token(wespoke_stack, tmp_path: Path) -> None:

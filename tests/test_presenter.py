@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import reduce as fold
 
-from wespoke_tui.errors import UNAUTHORIZED, UNKNOWN_ERROR, CallError
+from wespoke_tui.errors import UNAUTHORIZED, UNKNOWN_ERROR, CallError, describe
 from wespoke_tui.events import (
     AgentState,
     AgentStateChanged,
@@ -74,14 +74,14 @@ def test_the_end_stops_the_clock_and_a_new_call_forgets_the_last() -> None:
 
 
 def test_errors_show_their_user_message_in_the_users_language_once() -> None:
-    error = CallError.of(UNAUTHORIZED, "401", lang="en")
+    error = CallError.of(UNAUTHORIZED, "401")
     status = run([StateChanged(S.FAILED, S.CONNECTING, error)], run(CONNECT[:3]), lang="tr")
-    assert status.state is S.FAILED and status.error == error.in_language("tr").user_message
+    assert status.state is S.FAILED and status.error == describe(error, "tr")
     assert not is_new_error(status, error)  # the same error again is not toasted again
     assert is_new_error(status, CallError.of(UNKNOWN_ERROR, "boom"))
     assert is_new_error(CallStatus(), error)
     status = reduce(CallStatus(), ErrorEvent(error, fatal=False), now=0, lang="en")
-    assert status.error == error.user_message and status.error_code == UNAUTHORIZED
+    assert status.error == describe(error, "en") and status.error_code == UNAUTHORIZED
 
 
 def test_the_assistant_speaking_and_its_state() -> None:

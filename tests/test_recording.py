@@ -12,7 +12,7 @@ import pytest
 
 from tests.ui_support import FrozenClock
 from wespoke_tui.audio.recording import ASSISTANT, CALLER, SETTLE_S, StereoTimeline, StereoWavFile
-from wespoke_tui.errors import RECORDING_ERROR
+from wespoke_tui.errors import RECORDING_ERROR, describe
 from wespoke_tui.events import ErrorEvent, RecordingChanged, ToolEvent, TranscriptItem
 from wespoke_tui.i18n import Texts
 from wespoke_tui.session.recording import CallRecorder, CallRecording
@@ -125,7 +125,7 @@ def test_a_folder_that_cannot_be_written_stops_the_recording_not_the_call(tmp_pa
     assert not recorder.start("call_1", None)
     (error, changed) = events
     assert isinstance(error, ErrorEvent) and not error.fatal and error.error.code == RECORDING_ERROR
-    assert "Kayıt yazılamadı" in error.error.user_message
+    assert "Kayıt yazılamadı" in describe(error.error, "tr")
     assert changed == RecordingChanged(False, None)
     recorder.mic(tone(300, FRAME), muted=False)  # nothing recording: nothing happens
 

@@ -26,6 +26,8 @@ from wespoke_tui.errors import (
     SERVER_ERROR,
     UNAUTHORIZED,
     UNKNOWN_ERROR,
+    USER_MESSAGES,
+    describe,
 )
 from wespoke_tui.events import CallRecordDeleted, CallState, ErrorEvent, StateChanged
 from wespoke_tui.session import CallSession
@@ -126,7 +128,7 @@ async def test_failing_token_request_fails_the_call_without_a_room(wespoke_stack
     assert session.state == CallState.FAILED
     assert events.states() == [CallState.REQUESTING_TOKEN, CallState.FAILED]
     final = events.of(StateChanged)[-1]
-    assert final.error is not None and final.error.code == code and final.error.lang == "tr"
+    assert final.error is not None and final.error.code == code and describe(final.error, "tr").startswith(USER_MESSAGES[code]["tr"])
     fatal = [e for e in events.of(ErrorEvent) if e.fatal]
     assert [e.error.code for e in fatal] == [code]
     assert session.room is None
@@ -317,7 +319,7 @@ async def test_a_refused_delete_says_why_and_keeps_the_call_ended(wespoke_stack)
     api_server.fail_next("delete", status=500)
     assert await session.delete_record() is False
     error = await events.wait_for(lambda e: isinstance(e, ErrorEvent))
-    assert not error.fatal and error.error.user_message.startswith("Sunucu hatası.")
+    assert not error.fatal and describe(error.error, "tr").startswith("Sunucu hatası.")
     assert session.state == CallState.ENDED
     assert await session.delete_record() is True  # a second try goes through
     await session.aclose()

@@ -358,7 +358,7 @@ async def test_errors_show_their_user_message_in_the_users_language() -> None:
     app = make_app(controller, settings_for("tr"))
     async with app.run_test() as pilot:
         await connected(pilot, controller)
-        error = CallError.of(RATE_LIMITED, "Too many requests", lang="en", retry_after=30)
+        error = CallError.of(RATE_LIMITED, "Too many requests", retry_after=30)
         controller.emit(ErrorEvent(error, fatal=True))
         controller.move_to(CallState.FAILED, error)
         await until(pilot, lambda: app.status.state is CallState.FAILED)

@@ -131,7 +131,7 @@ def test_reconnecting(snap_compare, lang: str) -> None:
 @LANGS
 def test_failed_with_error(snap_compare, lang: str) -> None:
     def fail(controller, clock) -> None:
-        error = CallError.of(UNAUTHORIZED, "Invalid API key", lang=lang, status=401)
+        error = CallError.of(UNAUTHORIZED, "Invalid API key", status=401)
         controller.emit(ErrorEvent(error, fatal=True))
         controller.move_to(CallState.FAILED, error)
 

@@ -1,4 +1,9 @@
-"""One error type for everything that can go wrong in a call, with user messages in tr and en.
+"""One error type for everything that can go wrong in a call, and its words for the user in tr and en.
+
+A `CallError` is data: its `ErrorCode`, a technical message for the log, the HTTP status,
+retry-after and details. It carries no language: the layers that raise it (api, session, audio,
+controllers) never take one. Its words for the user are made where they are shown, by
+`describe(error, lang)`: the presenter, the TUI, the headless reporter and the CLI's stderr.
 
 The status → code table, the client-side codes and where each wording comes from are in
 docs/api-contract.md, "Errors" ("Status codes", "Client-side codes").
@@ -11,35 +16,64 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from wespoke_tui.settings import KEY_PREFIXES, mask_key
 
 Lang = Literal["tr", "en"]
 
-INVALID_REQUEST = "INVALID_REQUEST"
-UNAUTHORIZED = "UNAUTHORIZED"
-INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
-DOMAIN_NOT_ALLOWED = "DOMAIN_NOT_ALLOWED"
-ASSISTANT_NOT_FOUND = "ASSISTANT_NOT_FOUND"
-RATE_LIMITED = "RATE_LIMITED"
-SERVER_ERROR = "SERVER_ERROR"
-UNKNOWN_ERROR = "UNKNOWN_ERROR"
-INVALID_RESPONSE = "INVALID_RESPONSE"
-CONNECTION_ERROR = "CONNECTION_ERROR"
-MICROPHONE_ERROR = "MICROPHONE_ERROR"
-SPEAKER_ERROR = "SPEAKER_ERROR"
-DISCONNECTED = "DISCONNECTED"
-CHAT_ENDED = "CHAT_ENDED"
-RECORDING_ERROR = "RECORDING_ERROR"
-NO_SOUND_DEVICE = "NO_SOUND_DEVICE"  # details: missing = SoundMissing's value, platform = sys.platform
-MICROPHONE_SILENT = "MICROPHONE_SILENT"  # details: platform = sys.platform
-AUDIO_FALLBACK = "AUDIO_FALLBACK"  # the native audio module could not start, or lost a device
-RECORDING_NEEDS_PYTHON = "RECORDING_NEEDS_PYTHON"
+
+class ErrorCode(StrEnum):
+    """What went wrong. A `str`: it compares equal to, formats and json-dumps as its name."""
+
+    INVALID_REQUEST = "INVALID_REQUEST"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
+    DOMAIN_NOT_ALLOWED = "DOMAIN_NOT_ALLOWED"
+    ASSISTANT_NOT_FOUND = "ASSISTANT_NOT_FOUND"
+    RATE_LIMITED = "RATE_LIMITED"
+    SERVER_ERROR = "SERVER_ERROR"
+    UNKNOWN_ERROR = "UNKNOWN_ERROR"
+    INVALID_RESPONSE = "INVALID_RESPONSE"
+    CONNECTION_ERROR = "CONNECTION_ERROR"
+    MICROPHONE_ERROR = "MICROPHONE_ERROR"
+    SPEAKER_ERROR = "SPEAKER_ERROR"
+    DISCONNECTED = "DISCONNECTED"
+    CHAT_ENDED = "CHAT_ENDED"
+    RECORDING_ERROR = "RECORDING_ERROR"
+    NO_SOUND_DEVICE = "NO_SOUND_DEVICE"  # details: missing = SoundMissing's value, platform = sys.platform
+    MICROPHONE_SILENT = "MICROPHONE_SILENT"  # details: platform = sys.platform
+    AUDIO_FALLBACK = "AUDIO_FALLBACK"  # the native audio module could not start, or lost a device
+    RECORDING_NEEDS_PYTHON = "RECORDING_NEEDS_PYTHON"
+    HUNG_UP = "HUNG_UP"  # internal (session.parts.HungUp): the user hung up during the connect; never shown
+
+
+# The codes by their old names, so `errors.UNAUTHORIZED` and `from errors import UNAUTHORIZED` stay.
+INVALID_REQUEST = ErrorCode.INVALID_REQUEST
+UNAUTHORIZED = ErrorCode.UNAUTHORIZED
+INSUFFICIENT_CREDITS = ErrorCode.INSUFFICIENT_CREDITS
+DOMAIN_NOT_ALLOWED = ErrorCode.DOMAIN_NOT_ALLOWED
+ASSISTANT_NOT_FOUND = ErrorCode.ASSISTANT_NOT_FOUND
+RATE_LIMITED = ErrorCode.RATE_LIMITED
+SERVER_ERROR = ErrorCode.SERVER_ERROR
+UNKNOWN_ERROR = ErrorCode.UNKNOWN_ERROR
+INVALID_RESPONSE = ErrorCode.INVALID_RESPONSE
+CONNECTION_ERROR = ErrorCode.CONNECTION_ERROR
+MICROPHONE_ERROR = ErrorCode.MICROPHONE_ERROR
+SPEAKER_ERROR = ErrorCode.SPEAKER_ERROR
+DISCONNECTED = ErrorCode.DISCONNECTED
+CHAT_ENDED = ErrorCode.CHAT_ENDED
+RECORDING_ERROR = ErrorCode.RECORDING_ERROR
+NO_SOUND_DEVICE = ErrorCode.NO_SOUND_DEVICE
+MICROPHONE_SILENT = ErrorCode.MICROPHONE_SILENT
+AUDIO_FALLBACK = ErrorCode.AUDIO_FALLBACK
+RECORDING_NEEDS_PYTHON = ErrorCode.RECORDING_NEEDS_PYTHON
+
 # The server's `error.code` of a 404 that is about the chat, not the assistant.
 CHAT_GONE_SERVER_CODES = frozenset({"CHAT_ENDED", "CHAT_NOT_FOUND"})
 
-STATUS_CODES: dict[int, str] = {
+STATUS_CODES: dict[int, ErrorCode] = {
     400: INVALID_REQUEST,
     401: UNAUTHORIZED,
     402: INSUFFICIENT_CREDITS,
@@ -158,7 +192,7 @@ def user_message(
     server_message: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> str:
-    """The message for the screen, in the user's language."""
+    """The words for the user of an error of `code`, in `lang` (`describe` gives an error's)."""
     if code in (NO_SOUND_DEVICE, MICROPHONE_SILENT):
         from wespoke_tui.sound_help import sound_message
 
@@ -177,46 +211,38 @@ def user_message(
 
 @dataclass(eq=False)
 class CallError(Exception):
-    """Every failure of a call: a code, a technical message for logs, a message for the user."""
+    """Every failure of a call: its code, a technical message for logs, and what the words for
+    the user need (`describe` makes them)."""
 
-    code: str
+    code: ErrorCode
     message: str
-    user_message: str = ""
     status: int | None = None
     retry_after: float | None = None
-    lang: Lang = "en"
     details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.user_message:
-            self.user_message = user_message(
-                self.code,
-                self.lang,
-                retry_after=self.retry_after,
-                status=self.status,
-                server_message=self.details.get("server_message"),
-                details=self.details,
-            )
         super().__init__(f"[{self.code}] {self.message}")
 
-    def in_language(self, lang: Lang) -> CallError:
-        """The same error with its user message in another language."""
-        return CallError(
-            code=self.code,
-            message=self.message,
-            status=self.status,
-            retry_after=self.retry_after,
-            lang=lang,
-            details=dict(self.details),
-        )
-
     @classmethod
-    def of(cls, code: str, message: str | None = None, *, lang: Lang = "en", **kw: Any) -> CallError:
-        return cls(code=code, message=message or DEFAULT_MESSAGES.get(code, code), lang=lang, **kw)
+    def of(cls, code: ErrorCode, message: str | None = None, **kw: Any) -> CallError:
+        return cls(code=code, message=message or DEFAULT_MESSAGES.get(code, code), **kw)
 
 
-def code_for_status(status: int) -> str:
+def describe(error: CallError, lang: Lang) -> str:
+    """What the user is told of `error`, in `lang`: the one way an error gets its words."""
+    return user_message(
+        error.code,
+        lang,
+        retry_after=error.retry_after,
+        status=error.status,
+        server_message=error.details.get("server_message"),
+        details=error.details,
+    )
+
+
+def code_for_status(status: int) -> ErrorCode:
     return STATUS_CODES.get(status, UNKNOWN_ERROR)
+
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
@@ -281,7 +307,6 @@ def error_from_response(
     body: bytes,
     headers: Mapping[str, str] | None = None,
     *,
-    lang: Lang = "en",
     secrets: Iterable[str | None] = (),
 ) -> CallError:
     """Map a failed HTTP answer to a CallError by its status, whatever its body looks like.
@@ -324,6 +349,4 @@ def error_from_response(
             message = server_message or DEFAULT_MESSAGES[code]
     if server_message and code == INVALID_REQUEST:
         details["server_message"] = server_message
-    return CallError(
-        code=code, message=message, status=status, retry_after=retry_after, lang=lang, details=details
-    )
+    return CallError(code=code, message=message, status=status, retry_after=retry_after, details=details)

@@ -26,7 +26,7 @@ from typing import IO
 from wespoke_tui.audio.base import AudioBackend
 from wespoke_tui.config import HeadlessOptions
 from wespoke_tui.controllers import make_controller
-from wespoke_tui.errors import UNKNOWN_ERROR, CallError
+from wespoke_tui.errors import UNKNOWN_ERROR, CallError, describe
 from wespoke_tui.events import CallController, CallState
 from wespoke_tui.headless_report import Reporter
 from wespoke_tui.i18n import text
@@ -95,7 +95,7 @@ async def _run(settings: Settings, options: HeadlessOptions, exit_policy: ExitPo
             record_kept = not await controller.delete_record()
     except Exception as exc:  # never a traceback at the user
         log.exception("headless call failed")
-        reporter.error = reporter.error or CallError.of(UNKNOWN_ERROR, type(exc).__name__, lang=settings.lang)
+        reporter.error = reporter.error or CallError.of(UNKNOWN_ERROR, type(exc).__name__)
         reporter.final_state = CallState.FAILED
         with contextlib.suppress(Exception):
             await controller.hang_up()
@@ -110,7 +110,7 @@ async def _run(settings: Settings, options: HeadlessOptions, exit_policy: ExitPo
             transcript.close()
     if reporter.final_state == CallState.FAILED:
         error = reporter.error
-        message = redact(error.user_message) if error else text("state.failed", settings.lang)
+        message = redact(describe(error, settings.lang)) if error else text("state.failed", settings.lang)
         print(" ".join(message.split()), file=sys.stderr, flush=True)
         return EXIT_FAILED
     replies_failed = settings.chat and reporter.nonfatal_errors > 0

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any, Generic, Protocol, TypeVar
 
-from wespoke_tui.errors import CallError, Lang
+from wespoke_tui.errors import CallError, Lang, describe
 from wespoke_tui.events import (
     AgentState,
     AgentStateChanged,
@@ -189,7 +189,7 @@ class Reporter:
                 self._say(text("call_ending.notice", self._lang))
                 self._record("call_ending", None, reason=reason, message=message)
             case ErrorEvent(error=error, fatal=fatal):
-                message = _one_line(redact(error.user_message))
+                message = _one_line(redact(describe(error, self._lang)))
                 if not fatal:
                     self.nonfatal_errors += 1
                     print(message, file=self._errors, flush=True)

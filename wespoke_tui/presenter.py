@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from wespoke_tui.errors import CallError, Lang
+from wespoke_tui.errors import CallError, Lang, describe
 from wespoke_tui.events import (
     AgentState,
     AgentStateChanged,
@@ -126,16 +126,12 @@ def tick(status: CallStatus, now: float) -> CallStatus:
 
 
 def with_error(status: CallStatus, error: CallError, lang: Lang) -> CallStatus:
-    return dataclasses.replace(status, error=user_message(error, lang), error_code=error.code)
+    return dataclasses.replace(status, error=describe(error, lang), error_code=error.code)
 
 
 def is_new_error(old: CallStatus, error: CallError) -> bool:
     """Whether `error` is worth a toast after `old`: the same error again is said only once."""
     return old.error_code is None or old.error_code != error.code
-
-
-def user_message(error: CallError, lang: Lang) -> str:
-    return error.user_message if error.lang == lang else error.in_language(lang).user_message
 
 
 def record_deletable(status: CallStatus) -> bool:

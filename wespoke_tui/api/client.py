@@ -33,7 +33,7 @@ from wespoke_tui.errors import (
     CONNECTION_ERROR,
     INVALID_RESPONSE,
     CallError,
-    Lang,
+    ErrorCode,
     error_from_response,
     scrub,
 )
@@ -74,11 +74,9 @@ class WespokeClient:
         api_url: str,
         api_key: str,
         origin: str | None = None,
-        lang: Lang = "en",
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
         self.api_url = api_url.rstrip("/")
-        self.lang: Lang = lang
         self.origin = origin
         self._api_key = api_key
         self._timeout = _timeout(timeout)
@@ -241,9 +239,7 @@ class WespokeClient:
             raise self._error(INVALID_RESPONSE, f"{method} {path}: answer is not JSON") from None
 
     def _http_error(self, response: httpx.Response, body: bytes, started: float) -> CallError:
-        error = error_from_response(
-            response.status_code, body, response.headers, lang=self.lang, secrets=(self._api_key,)
-        )
+        error = error_from_response(response.status_code, body, response.headers, secrets=(self._api_key,))
         log.debug(
             "%s %s → %d %s in %.0f ms: %s",
             response.request.method,
@@ -261,8 +257,8 @@ class WespokeClient:
         log.debug("connection error: %s", message)
         return self._error(CONNECTION_ERROR, message)
 
-    def _error(self, code: str, message: str) -> CallError:
-        return CallError.of(code, scrub(message, (self._api_key,)), lang=self.lang)
+    def _error(self, code: ErrorCode, message: str) -> CallError:
+        return CallError.of(code, scrub(message, (self._api_key,)))
 
 
 class _BodyTooLarge(Exception):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal, TextIO
 
 from wespoke_tui.audio.base import SAMPLE_RATE
 from wespoke_tui.audio.device_choice import choice_text, matching_devices
-from wespoke_tui.errors import MICROPHONE_ERROR, NO_SOUND_DEVICE, SPEAKER_ERROR, CallError, Lang
+from wespoke_tui.errors import MICROPHONE_ERROR, NO_SOUND_DEVICE, SPEAKER_ERROR, CallError, Lang, describe
 from wespoke_tui.sound_help import SoundMissing
 
 if TYPE_CHECKING:
@@ -271,13 +271,13 @@ def print_devices(settings: Settings | None = None, out: TextIO | None = None) -
     try:
         devices = list_devices()
     except AudioUnavailable as exc:  # what a call would say before its token, word for word
-        print(no_sound(SoundMissing.PORTAUDIO, str(exc)).in_language(lang).user_message, file=sys.stderr)
+        print(describe(no_sound(SoundMissing.PORTAUDIO, str(exc)), lang), file=sys.stderr)
         return 1
     missing = missing_sound(devices)
     if devices:
         print(format_devices(devices), file=out)
     if missing is not None:
-        print(no_sound(missing, "devices").in_language(lang).user_message, file=sys.stderr)
+        print(describe(no_sound(missing, "devices"), lang), file=sys.stderr)
         return 1
     specs: tuple[tuple[Kind, str | None], ...] = (
         ("input", None if settings is None else settings.input_device),

@@ -34,7 +34,7 @@ from wespoke_tui.api import (
     ChatToolEvent,
 )
 from wespoke_tui.conversation import ControllerCore
-from wespoke_tui.errors import CHAT_ENDED, CONNECTION_ERROR, SERVER_ERROR, USER_MESSAGES, CallError
+from wespoke_tui.errors import CHAT_ENDED, CONNECTION_ERROR, SERVER_ERROR, USER_MESSAGES, CallError, ErrorCode
 from wespoke_tui.events import (
     TEXT_ONLY,
     AgentState,
@@ -195,8 +195,7 @@ class ChatController(ControllerCore):
             raise
         if not (reply.failed or reply.completed or reply.done):
             # The stream ended without its end: the connection dropped mid-answer.
-            self._emit(ErrorEvent(CallError.of(CONNECTION_ERROR, "chat reply stream ended before `done`",
-                                               lang=self._settings.lang), fatal=False))
+            self._emit(ErrorEvent(CallError.of(CONNECTION_ERROR, "chat reply stream ended before `done`"), fatal=False))
         self._finish(reply)
         self._emit(AgentStateChanged(AgentState.LISTENING))
 
@@ -221,9 +220,8 @@ class ChatController(ControllerCore):
                 self._emit(KnowledgeUsed(tuple(_source_name(s) for s in sources), time.time()))
             case ChatStreamError(message=message, code=code):
                 reply.failed = True
-                known = code if code in USER_MESSAGES else SERVER_ERROR
-                self._emit(ErrorEvent(CallError.of(known, message, lang=self._settings.lang,
-                                                   details={"server_code": code}), fatal=False))
+                known = ErrorCode(code) if code in USER_MESSAGES else SERVER_ERROR
+                self._emit(ErrorEvent(CallError.of(known, message, details={"server_code": code}), fatal=False))
             case ChatDone():
                 reply.done = True
 
@@ -245,7 +243,7 @@ class ChatController(ControllerCore):
         from wespoke_tui.api import WespokeClient
 
         s = self._settings
-        return WespokeClient(s.api_url, s.api_key or "", origin=s.origin, lang=s.lang)
+        return WespokeClient(s.api_url, s.api_key or "", origin=s.origin)
 
     async def _opened_chat(self) -> ChatSession | None:
         """The chat a start still in flight opens, so a hang-up during it can end it."""

@@ -72,7 +72,6 @@ class DemoController(ControllerCore):
                  *, greeting: Path | None = None) -> None:
         super().__init__()
         self._t = Texts(settings.lang)
-        self._lang = settings.lang
         self._backend_factory = backend_factory
         self._greeting = greeting or greeting_path(settings.lang)
         self._muted = False
@@ -104,7 +103,6 @@ class DemoController(ControllerCore):
             if check is not None:  # as a real call does before its token: the same words
                 await asyncio.to_thread(check)
         except CallError as error:
-            error = error.in_language(self._lang)
             self._emit(ErrorEvent(error, fatal=True))
             self._set_state(CallState.FAILED, error)
             return

@@ -26,6 +26,7 @@ import numpy as np
 from wespoke_tui.audio.base import FRAME_SAMPLES, SAMPLE_RATE
 from wespoke_tui.audio.meter import rms_dbfs
 from wespoke_tui.audio.wav import WavOutput
+from wespoke_tui.errors import Lang, describe
 from wespoke_tui.events import (
     AgentState,
     AgentStateChanged,
@@ -193,8 +194,9 @@ class RunResult:
 class CallWatcher:
     """Reads the call's events and answers what the runner asks: has the assistant answered?"""
 
-    def __init__(self, controller: CallController, speaker: ListeningSpeaker) -> None:
+    def __init__(self, controller: CallController, speaker: ListeningSpeaker, lang: Lang) -> None:
         self.speaker = speaker
+        self._lang = lang
         self.changed = asyncio.Event()
         self.agent_states: list[tuple[float, AgentState]] = []
         self.texts: dict[str, tuple[float, str]] = {}  # assistant item id → (first seen, latest text)
@@ -228,7 +230,7 @@ class CallWatcher:
                 case RecordingChanged(path=path) if path:
                     self.recording = path
                 case ErrorEvent(error=error, fatal=True):
-                    self.error = error.user_message
+                    self.error = describe(error, self._lang)
                     self.error_code = error.code
                 case StateChanged(state=state) if state in (CallState.ENDED, CallState.FAILED, CallState.ENDING):
                     self.ended_at = self.ended_at or now
@@ -287,7 +289,7 @@ async def run_scenario(settings: Settings, scenario: Scenario, audio: dict[int, 
     result = RunResult(scenario, run)
     backend = ScenarioBackend(None)
     session = CallSession(scenario_settings(settings, scenario), lambda: backend)
-    watcher = CallWatcher(session, backend.speaker)
+    watcher = CallWatcher(session, backend.speaker, settings.lang)
     try:
         await session.start()
         if session.state is not CallState.CONNECTED:

@@ -36,11 +36,13 @@ from wespoke_tui.conversation import ControllerCore
 from wespoke_tui.errors import (
     AUDIO_FALLBACK,
     CONNECTION_ERROR,
+    INVALID_REQUEST,
     MICROPHONE_ERROR,
     RECORDING_NEEDS_PYTHON,
     SPEAKER_ERROR,
     UNKNOWN_ERROR,
     CallError,
+    ErrorCode,
 )
 from wespoke_tui.events import (
     VOICE,
@@ -113,7 +115,6 @@ class CallSession(ControllerCore):
         self.last_setup_s: float | None = None  # token request → connected, for measurements
         self._recorder = CallRecorder(settings.record_dir, Texts(settings.lang), self._emit)
         self._room_events = RoomEventHandler(
-            lang=lambda: settings.lang,
             state=lambda: self._state,
             set_state=self._set_state,
             emit=self._emit,
@@ -222,7 +223,7 @@ class CallSession(ControllerCore):
                 )
             except Exception as exc:
                 log.warning("sending a message on lk.chat failed: %r", exc)
-                chat_error = CallError.of(CONNECTION_ERROR, f"lk.chat send failed: {type(exc).__name__}", lang=self._settings.lang)
+                chat_error = CallError.of(CONNECTION_ERROR, f"lk.chat send failed: {type(exc).__name__}")
         try:
             await self._api().send_message(call.token.call_id, text)
         except CallError as exc:
@@ -263,7 +264,7 @@ class CallSession(ControllerCore):
             await self._api().delete_call(call_id)
         except CallError as exc:
             log.warning("deleting the call record failed: %s", exc)
-            self._emit(ErrorEvent(exc.in_language(self._settings.lang), fatal=False))
+            self._emit(ErrorEvent(exc, fatal=False))
             return False
         call.record_deleted = True
         self._emit(CallRecordDeleted(call_id))
@@ -288,7 +289,7 @@ class CallSession(ControllerCore):
 
     def _default_client(self) -> WespokeClient:
         s = self._settings
-        return WespokeClient(s.api_url, s.api_key or "", origin=s.origin, lang=s.lang)
+        return WespokeClient(s.api_url, s.api_key or "", origin=s.origin)
 
     def _api(self) -> WespokeClient:
         if self._client is None:
@@ -306,7 +307,7 @@ class CallSession(ControllerCore):
                 await asyncio.to_thread(check)
             fallback = getattr(backend, "fallback_reason", None)
             if fallback:  # the native module cannot carry this call: said once, the call goes on
-                self._emit(ErrorEvent(CallError.of(AUDIO_FALLBACK, fallback, lang=self._settings.lang), fatal=False))
+                self._emit(ErrorEvent(CallError.of(AUDIO_FALLBACK, fallback), fatal=False))
             if call.hangup.is_set():
                 return await self._teardown(call, None)
             self._set_state(CallState.REQUESTING_TOKEN)
@@ -348,17 +349,17 @@ class CallSession(ControllerCore):
         except HungUp:
             await self._teardown(call, None)
         except CallError as exc:
-            await self._teardown(call, exc.in_language(self._settings.lang))
+            await self._teardown(call, exc)
         except Exception as exc:  # never a traceback at the user: log it, fail the call
             log.exception("call setup failed")
-            await self._teardown(call, CallError.of(UNKNOWN_ERROR, f"setup failed: {type(exc).__name__}", lang=self._settings.lang))
+            await self._teardown(call, CallError.of(UNKNOWN_ERROR, f"setup failed: {type(exc).__name__}"))
         finally:
             call.setup_finished = True
 
     async def _fetch_token(self, call: CallParts) -> CallToken | None:
         s = self._settings
         if not s.assistant_id:
-            raise CallError.of("INVALID_REQUEST", "no assistant id", lang=s.lang)
+            raise CallError.of(INVALID_REQUEST, "no assistant id")
         call.token_task = asyncio.get_running_loop().create_task(
             self._api().create_token(s.assistant_id, s.token_metadata(), s.assistant_overrides())
         )
@@ -390,7 +391,7 @@ class CallSession(ControllerCore):
         if call.hangup.is_set():
             raise HungUp()
         message = scrub_token(str(last_error), token) if last_error else "connect failed"
-        raise CallError.of(CONNECTION_ERROR, f"room connect failed: {message}", lang=self._settings.lang)
+        raise CallError.of(CONNECTION_ERROR, f"room connect failed: {message}")
 
     async def _open_audio(self, call: CallParts) -> None:
         backend = call.backend
@@ -399,9 +400,9 @@ class CallSession(ControllerCore):
         try:
             await output.start()
         except CallError as exc:
-            raise CallError.of(SPEAKER_ERROR, exc.message, lang=self._settings.lang) from None
+            raise CallError.of(SPEAKER_ERROR, exc.message) from None
         except Exception as exc:
-            raise CallError.of(SPEAKER_ERROR, f"output failed: {type(exc).__name__}: {exc}", lang=self._settings.lang) from None
+            raise CallError.of(SPEAKER_ERROR, f"output failed: {type(exc).__name__}: {exc}") from None
         call.output = output
         call.mixer = TrackMixer(lambda frame: self._play_frame(call, frame))
         for track in list(call.pending_tracks.values()):
@@ -413,7 +414,7 @@ class CallSession(ControllerCore):
             await mic.start()
         except Exception as exc:
             message = exc.message if isinstance(exc, CallError) else f"{type(exc).__name__}: {exc}"
-            error = CallError.of(MICROPHONE_ERROR, message, lang=self._settings.lang)
+            error = CallError.of(MICROPHONE_ERROR, message)
             log.warning("microphone unavailable, listen-only: %s", message)
             self._emit(ErrorEvent(error, fatal=False))
             with contextlib.suppress(Exception):
@@ -526,7 +527,7 @@ class CallSession(ControllerCore):
                 await call.source.capture_frame(audio)
         except CallError as exc:
             log.warning("microphone stopped: %s", exc)
-            self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, exc.message, lang=self._settings.lang), fatal=False))
+            self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, exc.message), fatal=False))
         except Exception as exc:
             # A fault of ours or the SDK's: the call goes on listen-only, as for a dead device,
             # and the user is told (a microphone that stops without a word sends silence).
@@ -536,7 +537,7 @@ class CallSession(ControllerCore):
             log.warning("microphone stopped: %s: %s (at %s:%d)", type(exc).__name__, exc,
                         Path(where.filename).name, where.lineno or 0)
             message = f"the microphone stopped: {type(exc).__name__}"
-            self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, message, lang=self._settings.lang), fatal=False))
+            self._emit(ErrorEvent(CallError.of(MICROPHONE_ERROR, message), fatal=False))
         finally:
             call.mic_is_levels_clock = False
 
@@ -544,10 +545,9 @@ class CallSession(ControllerCore):
         """What the native path's level task needs of this session."""
         return NativeView(muted=lambda: self._muted, emit=self._emit,
                           emit_levels=lambda mic: self._native_levels_out(call, mic),
-                          response=lambda: call.response, lost=lambda why: self._spawn(self._fall_back(call, why)),
-                          lang=self._settings.lang)
+                          response=lambda: call.response, lost=lambda why: self._spawn(self._fall_back(call, why)))
 
-    async def _fall_back(self, call: CallParts, reason: str, *, code: str = AUDIO_FALLBACK) -> None:
+    async def _fall_back(self, call: CallParts, reason: str, *, code: ErrorCode = AUDIO_FALLBACK) -> None:
         """The native module lost a device mid-call (or a recording needs frames): the call goes on
         on the Python path, said once (`code`).
 
@@ -577,11 +577,11 @@ class CallSession(ControllerCore):
                     await asyncio.wait_for(device.aclose(), DEVICE_CLOSE_TIMEOUT_S)
         try:
             await asyncio.to_thread(fall_back_now, reason)
-            self._emit(ErrorEvent(CallError.of(code, reason, lang=self._settings.lang), fatal=False))
+            self._emit(ErrorEvent(CallError.of(code, reason), fatal=False))
             if not call.hangup.is_set():
                 await self._open_audio(call)
         except CallError as exc:
-            self._spawn(self._teardown(call, exc.in_language(self._settings.lang)))
+            self._spawn(self._teardown(call, exc))
             return
         if call.input is not None and not call.hangup.is_set():
             self._call_task(call, self._pump_mic(call), "mic-pump")
@@ -597,7 +597,7 @@ class CallSession(ControllerCore):
         if digital is None:
             return
         change = call.silence.frame(frame.size / SAMPLE_RATE, bool(digital), self._muted)
-        if (event := silence_event(change, self._settings.lang)) is not None:
+        if (event := silence_event(change)) is not None:
             self._emit(event)
 
     async def _report_health(self, call: CallParts) -> None:

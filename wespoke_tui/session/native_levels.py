@@ -31,7 +31,6 @@ from typing import Any
 
 from wespoke_tui.audio.base import SAMPLE_RATE
 from wespoke_tui.audio.meter import Level
-from wespoke_tui.errors import Lang
 from wespoke_tui.events import SILENCE_DBFS, CallEvent
 from wespoke_tui.session.parts import CallParts
 from wespoke_tui.session.silence import silence_event
@@ -54,7 +53,6 @@ class NativeView:
     emit_levels: Callable[[Level], None]
     response: Callable[[], ResponseTimer]
     lost: Callable[[str], object]  # the module's microphone is gone: why, in words for the log
-    lang: Lang = "en"
 
 
 class DeviceWatch:
@@ -133,5 +131,5 @@ async def native_levels(view: NativeView, call: CallParts) -> None:
         if not ran:
             continue
         change = call.silence.frame(POLL_S, silent, view.muted())
-        if (event := silence_event(change, view.lang)) is not None:
+        if (event := silence_event(change)) is not None:
             view.emit(event)

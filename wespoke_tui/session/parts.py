@@ -15,7 +15,7 @@ from wespoke_tui.api import CallToken
 from wespoke_tui.audio.base import AudioBackend, AudioInput, AudioOutput
 from wespoke_tui.audio.meter import METER_HZ, LevelMeter, RateLimiter
 from wespoke_tui.audio.mixing import TrackMixer
-from wespoke_tui.errors import CallError
+from wespoke_tui.errors import CallError, ErrorCode
 from wespoke_tui.session.data import DataHandler
 from wespoke_tui.session.quality import QualityMonitor
 from wespoke_tui.session.silence import SilenceWatch
@@ -132,7 +132,7 @@ class HungUp(CallError):
     """Internal: the user hung up while the connect was being retried."""
 
     def __init__(self) -> None:
-        super().__init__(code="HUNG_UP", message="hung up during connect")
+        super().__init__(code=ErrorCode.HUNG_UP, message="hung up during connect")
 
 
 async def logged(coro: Awaitable[Any], name: str) -> Any:

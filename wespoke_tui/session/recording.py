@@ -245,6 +245,6 @@ class CallRecorder:
             self._failed(exc)
 
     def _failed(self, exc: OSError) -> None:
-        error = CallError.of(RECORDING_ERROR, f"recording: {exc.strerror or exc}", lang=self._t.lang)
+        error = CallError.of(RECORDING_ERROR, f"recording: {exc.strerror or exc}")
         self._emit(ErrorEvent(error, fatal=False))
         self._emit(RecordingChanged(False, None))

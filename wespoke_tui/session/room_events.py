@@ -9,7 +9,7 @@ from typing import Any
 
 from livekit import rtc
 
-from wespoke_tui.errors import DISCONNECTED, CallError, Lang
+from wespoke_tui.errors import DISCONNECTED, CallError
 from wespoke_tui.events import (
     AgentState,
     AgentStateChanged,
@@ -35,7 +35,6 @@ class RoomEventHandler:
     def __init__(
         self,
         *,
-        lang: Callable[[], Lang],
         state: Callable[[], CallState],
         set_state: Callable[[CallState], None],
         emit: Callable[[CallEvent], None],
@@ -45,7 +44,6 @@ class RoomEventHandler:
         start_playback: Callable[[CallParts, rtc.RemoteAudioTrack], None],
         stop_playback: Callable[[CallParts, str], None],
     ) -> None:
-        self._lang = lang
         self._state = state
         self._set_state = set_state
         self._emit = emit
@@ -179,7 +177,7 @@ class RoomEventHandler:
             await asyncio.sleep(wait)
         log.warning("the room did not come back after %d attempts", CONNECT_ATTEMPTS)
         call.reconnect_watchdog = None  # this task is ending; teardown must not wait on it
-        self._spawn(self._teardown(call, CallError.of(DISCONNECTED, "reconnect gave up", lang=self._lang())))
+        self._spawn(self._teardown(call, CallError.of(DISCONNECTED, "reconnect gave up")))
 
     def _on_disconnected(self, call: CallParts, reason: rtc.DisconnectReason.ValueType | str) -> None:
         if call.hangup.is_set() or call.done.is_set() or not call.setup_finished:
@@ -189,5 +187,5 @@ class RoomEventHandler:
         if call.call_ending_seen:
             self._spawn(self._teardown(call, None))
         else:
-            self._spawn(self._teardown(call, CallError.of(DISCONNECTED, f"room disconnected: {name}", lang=self._lang())))
+            self._spawn(self._teardown(call, CallError.of(DISCONNECTED, f"room disconnected: {name}")))
 

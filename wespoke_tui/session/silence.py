@@ -10,7 +10,7 @@ import enum
 import logging
 import sys
 
-from wespoke_tui.errors import MICROPHONE_SILENT, CallError, Lang
+from wespoke_tui.errors import MICROPHONE_SILENT, CallError
 from wespoke_tui.events import CallEvent, ErrorCleared, ErrorEvent
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,11 @@ class SilenceWatch:
         return None
 
 
-def silence_event(change: SilenceChange | None, lang: Lang) -> CallEvent | None:
+def silence_event(change: SilenceChange | None) -> CallEvent | None:
     """What the user is told of a change: the non-fatal notice with the fix for this OS, or its end."""
     if change is SilenceChange.BEGAN:
         log.warning("the microphone gives digital silence (every sample zero)")
-        return ErrorEvent(CallError.of(MICROPHONE_SILENT, lang=lang, details={"platform": sys.platform}), fatal=False)
+        return ErrorEvent(CallError.of(MICROPHONE_SILENT, details={"platform": sys.platform}), fatal=False)
     if change is SilenceChange.ENDED:
         log.info("the microphone gives sound again")
         return ErrorCleared(MICROPHONE_SILENT)

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Label
 
-from wespoke_tui.errors import CallError
+from wespoke_tui.errors import CallError, describe
 from wespoke_tui.events import (
     AssistantLevel,
     CallEnding,
@@ -224,7 +224,7 @@ class CallScreen(Screen[None]):
 
     def toast_error(self, old: CallStatus, error: CallError, status: CallStatus) -> None:
         if is_new_error(old, error):
-            self.notify(status.error or error.user_message, severity="error", timeout=8)
+            self.notify(status.error or describe(error, self.texts.lang), severity="error", timeout=8)
 
     def _show_error(self, error: CallError) -> None:
         """An error that came as an exception, not as an event (a backstop)."""

@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Select
 
 from wespoke_tui.audio.device_choice import choice_text, matching_devices
-from wespoke_tui.errors import CallError
+from wespoke_tui.errors import CallError, describe
 from wespoke_tui.i18n import Texts
 from wespoke_tui.ui.keys import localize_bindings
 from wespoke_tui.ui.widgets.volume_meter import VolumeMeter
@@ -139,7 +139,7 @@ class DevicesScreen(ModalScreen[DeviceChoice | None]):
                 if time.monotonic() >= deadline:
                     break
         except CallError as exc:  # a device error must not take the app down
-            status.update(exc.in_language(self._t.lang).user_message)
+            status.update(describe(exc, self._t.lang))
             return
         finally:
             await levels.aclose()
