@@ -36,7 +36,7 @@ CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Textual rendering and widgets", re.compile(r"textual/|rich/|wespoke_tui/ui/")),
     ("PortAudio callbacks (jitter buffer, capture queue)", re.compile(r"sounddevice\.py|audio/(playback|jitter|capture)\.py")),
     ("event stream and reporting", re.compile(r"event_stream\.py|headless\.py")),
-    ("session audio paths (mixing, framing)", re.compile(r"audio/mixing\.py|session/call_session\.py")),
+    ("session audio paths (mixing, framing)", re.compile(r"audio/mixing\.py|session/(playback|audio_path)\.py")),
 )
 SCHEDULING = "asyncio scheduling (the loop, wake-ups, handles)"
 ASYNCIO = re.compile(r"asyncio/")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from livekit import rtc
 
@@ -16,10 +14,10 @@ from wespoke_tui.events import (
     AssistantSpeaking,
     BargeIn,
     CallEnding,
-    CallEvent,
     CallState,
     ReconnectAttempt,
 )
+from wespoke_tui.session.host import RoomEventSink
 from wespoke_tui.session.parts import CONNECT_ATTEMPTS, CONNECT_BACKOFF, CallParts, is_assistant, reconnect_schedule
 
 log = logging.getLogger(__name__)
@@ -28,30 +26,12 @@ AGENT_SESSION_TOPIC = "lk.agent.session"
 
 
 class RoomEventHandler:
-    """Turns what the room reports into call events. `CallSession` owns one and builds it with
-    what it needs of the session: the call's state, the event sink, its tasks, teardown and the
-    playback of the assistant's tracks."""
+    """Turns what the room reports into call events. `CallSession` owns one and gives it itself
+    as the `RoomEventSink` (host.py): the call's state, the event sink, its tasks, teardown and
+    the playback of the assistant's tracks."""
 
-    def __init__(
-        self,
-        *,
-        state: Callable[[], CallState],
-        set_state: Callable[[CallState], None],
-        emit: Callable[[CallEvent], None],
-        call_task: Callable[[CallParts, Awaitable[Any], str], asyncio.Task[Any]],
-        spawn: Callable[[Awaitable[Any]], asyncio.Task[Any]],
-        teardown: Callable[[CallParts, CallError | None], Awaitable[None]],
-        start_playback: Callable[[CallParts, rtc.RemoteAudioTrack], None],
-        stop_playback: Callable[[CallParts, str], None],
-    ) -> None:
-        self._state = state
-        self._set_state = set_state
-        self._emit = emit
-        self._call_task = call_task
-        self._spawn = spawn
-        self._teardown = teardown
-        self._start_playback = start_playback
-        self._stop_playback = stop_playback
+    def __init__(self, host: RoomEventSink) -> None:
+        self._host = host
 
     # ------------------------------------------------------------------ room events
 
@@ -60,7 +40,7 @@ class RoomEventHandler:
         room.on("participant_connected", lambda p: self._on_participant(call, p))
         room.on("participant_metadata_changed", lambda p, *_: self._on_participant(call, p))
         room.on("track_subscribed", lambda track, pub, p: self._on_track_subscribed(call, track, p))
-        room.on("track_unsubscribed", lambda track, pub, p: self._stop_playback(call, track.sid))
+        room.on("track_unsubscribed", lambda track, pub, p: self._host.stop_playback(call, track.sid))
         room.on("participant_disconnected", lambda p: self._on_participant_left(call, p))
         room.on("active_speakers_changed", lambda speakers: self._on_speakers(call, speakers))
         room.on("participant_attributes_changed", lambda changed, p: self._on_attributes(call, p))
@@ -96,7 +76,7 @@ class RoomEventHandler:
             call.assistant_identity = None
             if call.assistant_speaking:
                 call.assistant_speaking = False
-                self._emit(AssistantSpeaking(False))
+                self._host.emit(AssistantSpeaking(False))
 
     def _on_track_subscribed(self, call: CallParts, track: rtc.Track, participant: rtc.RemoteParticipant) -> None:
         if not isinstance(track, rtc.RemoteAudioTrack) or call.done.is_set():
@@ -107,13 +87,13 @@ class RoomEventHandler:
         if call.output is None:
             call.pending_tracks[track.sid] = track
         else:
-            self._start_playback(call, track)
+            self._host.start_playback(call, track)
 
     def _on_speakers(self, call: CallParts, speakers: list[rtc.Participant]) -> None:
         speaking = any(p.identity == call.assistant_identity for p in speakers)
         if speaking != call.assistant_speaking:
             call.assistant_speaking = speaking
-            self._emit(AssistantSpeaking(speaking))
+            self._host.emit(AssistantSpeaking(speaking))
 
     def _on_attributes(self, call: CallParts, participant: rtc.Participant) -> None:
         if participant.identity != call.assistant_identity:
@@ -122,7 +102,7 @@ class RoomEventHandler:
         if value is None:
             return
         try:
-            self._emit(AgentStateChanged(AgentState(value)))
+            self._host.emit(AgentStateChanged(AgentState(value)))
         except ValueError:
             log.info("unknown agent state %r ignored", value)
 
@@ -139,45 +119,45 @@ class RoomEventHandler:
                 call.output.clear()  # the user talks: drop the assistant audio not yet played
             if isinstance(event, CallEnding):
                 call.call_ending_seen = True
-            self._emit(event)
+            self._host.emit(event)
 
     def _on_text_stream(self, call: CallParts, reader: rtc.TextStreamReader, identity: str) -> None:
-        self._call_task(call, self._read_text_stream(call, reader, identity), "text-stream")
+        self._host.call_task(call, self._read_text_stream(call, reader, identity), "text-stream")
 
     async def _read_text_stream(self, call: CallParts, reader: rtc.TextStreamReader, identity: str) -> None:
         if call.data is None:
             reader.close()
             return
         async for event in call.data.transcription(reader, from_assistant=identity == call.assistant_identity):
-            self._emit(event)
+            self._host.emit(event)
 
     # ------------------------------------------------------------------ reconnection
 
     def _on_reconnecting(self, call: CallParts) -> None:
         if call.hangup.is_set() or call.done.is_set():
             return
-        if self._state() == CallState.CONNECTED:
-            self._set_state(CallState.RECONNECTING)
+        if self._host.state == CallState.CONNECTED:
+            self._host.set_state(CallState.RECONNECTING)
         if call.reconnect_watchdog is None or call.reconnect_watchdog.done():
             call.reconnect_attempt = 0
-            call.reconnect_watchdog = self._call_task(call, self._watch_reconnect(call), "reconnect-watchdog")
+            call.reconnect_watchdog = self._host.call_task(call, self._watch_reconnect(call), "reconnect-watchdog")
 
     def _on_reconnected(self, call: CallParts) -> None:
         if call.reconnect_watchdog is not None:
             call.reconnect_watchdog.cancel()
             call.reconnect_watchdog = None
-        if self._state() == CallState.RECONNECTING and not call.hangup.is_set():
-            self._set_state(CallState.CONNECTED)
+        if self._host.state == CallState.RECONNECTING and not call.hangup.is_set():
+            self._host.set_state(CallState.CONNECTED)
 
     async def _watch_reconnect(self, call: CallParts) -> None:
         """Counts the SDK's reconnect as the web SDK's 3 attempts and gives up after their time."""
         for attempt, wait in enumerate([*reconnect_schedule(), reconnect_schedule()[-1] * CONNECT_BACKOFF], 1):
             call.reconnect_attempt = attempt
-            self._emit(ReconnectAttempt(attempt, CONNECT_ATTEMPTS))
+            self._host.emit(ReconnectAttempt(attempt, CONNECT_ATTEMPTS))
             await asyncio.sleep(wait)
         log.warning("the room did not come back after %d attempts", CONNECT_ATTEMPTS)
         call.reconnect_watchdog = None  # this task is ending; teardown must not wait on it
-        self._spawn(self._teardown(call, CallError.of(DISCONNECTED, "reconnect gave up")))
+        self._host.spawn(self._host.teardown(call, CallError.of(DISCONNECTED, "reconnect gave up")))
 
     def _on_disconnected(self, call: CallParts, reason: rtc.DisconnectReason.ValueType | str) -> None:
         if call.hangup.is_set() or call.done.is_set() or not call.setup_finished:
@@ -185,7 +165,7 @@ class RoomEventHandler:
         name = rtc.DisconnectReason.Name(reason) if isinstance(reason, int) else str(reason)
         log.warning("room disconnected by the server: %s", name)
         if call.call_ending_seen:
-            self._spawn(self._teardown(call, None))
+            self._host.spawn(self._host.teardown(call, None))
         else:
-            self._spawn(self._teardown(call, CallError.of(DISCONNECTED, f"room disconnected: {name}")))
+            self._host.spawn(self._host.teardown(call, CallError.of(DISCONNECTED, f"room disconnected: {name}")))
 
