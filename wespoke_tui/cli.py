@@ -73,6 +73,9 @@ def _dispatch(command: str, settings: Settings, options: HeadlessOptions) -> int
         try:  # the whole file is checked before any call is made
             scenario = load_scenario(options.scenario)
         except ScenarioError as exc:
+            from wespoke_tui.scenario.publish import publish_bad_file
+
+            publish_bad_file(exc.path, exc.line, exc.message, settings.lang, options)  # --json, --junit, GitHub
             where = f"{exc.path}:{exc.line}" if exc.line else str(exc.path)
             raise ConfigError(where, exc.message) from None
         from wespoke_tui.scenario.command import run_tests

@@ -54,6 +54,22 @@ config file (TOML; keys are the option names in snake_case):
 """
 
 
+_TEST_EPILOG = """\
+exit status:
+  0    every check of every run passed, and every gate
+  1    an expectation, a [gates] limit or the --baseline failed
+  2    a bad scenario file or usage (no call made)
+  3    infrastructure: a call failed outside the assistant's answers (unauthorized,
+       credits, rate limit, domain, assistant not found, connection, disconnected,
+       server error, invalid response); wins over 1, the results cannot be trusted
+  130  interrupted
+
+Under GitHub Actions (GITHUB_ACTIONS=true) each failure is an ::error annotation at
+its line in the scenario file; with GITHUB_STEP_SUMMARY set a Markdown summary is
+appended to that file.
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are `ConfigError`s: one line, no usage dump, exit 2."""
 
@@ -136,9 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat_headless.add_argument("--duration", metavar="S", help="End the chat after S seconds.")
     test = commands.add_parser(
         "test", help="run a scenario file against the assistant", allow_abbrev=False,
-        description="Run a scenario (TOML): each turn says a text (espeak-ng), a WAV or types a "
-                    "text, waits for the answer, checks it and times it. Exit status 0 only when "
-                    "every check passed.",
+        description="Run a scenario (TOML): each turn says a text (espeak-ng), a WAV or types a\n"
+                    "text, waits for the answer, checks it and times it. Every report gives pass\n"
+                    "rates, flaky turns, p50/p90/p95 response times, WER and the [gates] verdicts.",
+        epilog=_TEST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common_options(test, _SUB)
     test.add_argument("scenario", metavar="SCENARIO.toml", type=Path, help="the scenario file")
@@ -148,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--repeat", metavar="N", default="1", help="Run the scenario N times (default 1).")
     test.add_argument("--parallel", metavar="N", default="1",
                       help=f"Run up to N calls at once (1-{MAX_PARALLEL}; each call uses credits).")
+    test.add_argument("--jsonl", metavar="RUNS.jsonl", type=Path,
+                      help="Write one JSON line per run here as each run ends, flushed at once (the "
+                           "file is emptied first): a run set cut short keeps the runs it finished.")
+    test.add_argument("--baseline", metavar="PREVIOUS.json", type=Path,
+                      help="A --json report of an earlier run: a turn whose median response time grew "
+                           "by more than both thresholds below is flagged and fails the run (exit 1).")
+    test.add_argument("--baseline-threshold-ms", metavar="MS",
+                      help="How much slower a turn's median may get, in ms (default 200).")
+    test.add_argument("--baseline-threshold-pct", metavar="PCT",
+                      help="How much slower, in percent of the baseline's median (default 20; 0: "
+                           "only the ms threshold counts).")
     devices = commands.add_parser("devices", help="list sound devices", allow_abbrev=False,
                                   description="List the sound devices.")
     _add_common_options(devices, _SUB)

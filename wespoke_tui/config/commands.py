@@ -36,6 +36,10 @@ class HeadlessOptions:
     report_json: Path | None = None
     repeat: int = 1
     parallel: int = 1
+    jsonl: Path | None = None  # one JSON line per run, appended as each run ends
+    baseline: Path | None = None  # a --json report of an earlier run: turns whose median grew fail
+    baseline_threshold_ms: float | None = None  # None: scenario/baseline.py's defaults
+    baseline_threshold_pct: float | None = None
 
 
 def command_of(subcommand: str | None, headless: bool) -> str:
@@ -74,16 +78,38 @@ def headless_options(ns: argparse.Namespace, headless: bool) -> HeadlessOptions:
                            json=bool(getattr(ns, "json", None)))
 
 
+def _threshold(value: str | None, option: str, unit: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(option, f"'{value}' is not a number of {unit}") from None
+    if not 0 <= number < float("inf"):
+        raise ConfigError(option, f"{value} must be 0 or more {unit}")
+    return number
+
+
 def test_options(ns: argparse.Namespace) -> HeadlessOptions:
     scenario: Path = ns.scenario
     if not scenario.is_file():
         raise ConfigError(str(scenario), "no such scenario file")
-    for option, out in (("--junit", ns.junit), ("--json", ns.report_json)):
+    for option, out in (("--junit", ns.junit), ("--json", ns.report_json), ("--jsonl", ns.jsonl)):
         if out is not None and not out.parent.is_dir():
             raise ConfigError(option, f"{out}: folder {out.parent} does not exist")
+    baseline: Path | None = ns.baseline
+    if baseline is not None and not baseline.is_file():
+        raise ConfigError("--baseline", f"{baseline}: no such file")
+    threshold_ms = _threshold(ns.baseline_threshold_ms, "--baseline-threshold-ms", "milliseconds")
+    threshold_pct = _threshold(ns.baseline_threshold_pct, "--baseline-threshold-pct", "percent")
+    if baseline is None and (threshold_ms is not None or threshold_pct is not None):
+        flag = "--baseline-threshold-ms" if threshold_ms is not None else "--baseline-threshold-pct"
+        raise ConfigError(flag, "only works with --baseline PREVIOUS.json")
     return HeadlessOptions(scenario=scenario, junit=ns.junit, report_json=ns.report_json,
                            repeat=validate_count(ns.repeat, "--repeat", 1000),
-                           parallel=validate_count(ns.parallel, "--parallel", MAX_PARALLEL))
+                           parallel=validate_count(ns.parallel, "--parallel", MAX_PARALLEL),
+                           jsonl=ns.jsonl, baseline=baseline, baseline_threshold_ms=threshold_ms,
+                           baseline_threshold_pct=threshold_pct)
 
 
 def check_command(command: str, settings: Settings, options: HeadlessOptions,

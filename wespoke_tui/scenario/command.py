@@ -1,29 +1,51 @@
-"""`wespoke-tui test SCENARIO.toml`: run the scenario's calls, report, and exit 0 only when every
-check of every run passed (1 otherwise, 130 when interrupted)."""
+"""`wespoke-tui test SCENARIO.toml`: run the scenario's calls, report, and exit with the outcome's
+status (gates.py): 0 passed, 1 failed (an expectation, a gate, the baseline), 2 a bad file or
+usage, 3 infrastructure (a call failed outside the assistant's answers; wins over 1), 130
+interrupted. Each finished run goes to `--jsonl` at once, before the others end.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
 from wespoke_tui.config import HeadlessOptions
+from wespoke_tui.scenario.baseline import Baseline, BaselineError, load_baseline
+from wespoke_tui.scenario.gates import EXIT_CODES, Outcome, judge
 from wespoke_tui.scenario.model import Scenario
-from wespoke_tui.scenario.report import write_json, write_junit, write_text
+from wespoke_tui.scenario.publish import publish, publish_bad_file
+from wespoke_tui.scenario.report import JsonLines
 from wespoke_tui.scenario.runner import RunResult, run_scenario
 from wespoke_tui.scenario.speech import SpeechError, read_turn_wav, synthesize
 from wespoke_tui.settings import Settings
 from wespoke_tui.shutdown import exit_if_livekit_loaded
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED = (
+    EXIT_CODES[o] for o in (Outcome.PASSED, Outcome.FAILED, Outcome.BAD_FILE, Outcome.INFRASTRUCTURE,
+                            Outcome.INTERRUPTED))
+
+
+def _error(message: str) -> None:
+    print(f"wespoke-tui: error: {message}", file=sys.stderr, flush=True)
 
 
 def run_tests(settings: Settings, options: HeadlessOptions, scenario: Scenario) -> int:
+    baseline: Baseline | None = None
+    if options.baseline is not None:
+        try:
+            baseline = load_baseline(options.baseline)
+        except BaselineError as exc:
+            _error(f"--baseline: {exc}")
+            publish_bad_file(options.baseline, None, str(exc), settings.lang, options)
+            return EXIT_USAGE
     try:
         audio = turn_audio(scenario, settings.lang)
     except SpeechError as exc:
-        print(f"wespoke-tui: error: {exc}", file=sys.stderr, flush=True)
+        _error(str(exc))
+        publish_bad_file(scenario.path, None, str(exc), settings.lang, options)
         return EXIT_USAGE
     runs = options.repeat
     if options.parallel > 1:
@@ -31,18 +53,41 @@ def run_tests(settings: Settings, options: HeadlessOptions, scenario: Scenario) 
               "your credits", file=sys.stderr, flush=True)
     results: list[RunResult] = []
     try:
-        asyncio.run(_run_all(settings, scenario, audio, runs, options.parallel, results))
-        code = EXIT_OK if results and all(r.passed for r in results) else EXIT_FAILED
+        finished = run_sink(results, options)
+    except OSError as exc:
+        _error(f"--jsonl: cannot write {options.jsonl}: {exc.strerror or exc}")
+        return EXIT_USAGE
+    interrupted = False
+    try:
+        asyncio.run(_run_all(settings, scenario, audio, runs, options.parallel, finished))
     except KeyboardInterrupt:  # each call has hung up on its way out (run_scenario's finally)
-        code = EXIT_INTERRUPTED
+        interrupted = True
     results.sort(key=lambda r: r.run)
-    write_text(results, sys.stdout)
-    if options.report_json is not None:
-        write_json(results, options.report_json)
-    if options.junit is not None:
-        write_junit(results, options.junit)
+    judgement = judge(results, baseline=baseline, threshold_ms=options.baseline_threshold_ms,
+                      threshold_pct=options.baseline_threshold_pct, interrupted=interrupted)
+    publish(results, judgement, settings.lang, options)
+    code = judgement.exit_code
     exit_if_livekit_loaded(code)
     return code
+
+
+def run_sink(results: list[RunResult], options: HeadlessOptions) -> Callable[[RunResult], None]:
+    """What becomes of each run as it ends: kept for the reports, and a JSON line with `--jsonl`
+    (a line that cannot be written is said once on stderr; the runs go on)."""
+    lines = JsonLines(options.jsonl) if options.jsonl is not None else None
+    failed: list[OSError] = []
+
+    def finished(result: RunResult) -> None:
+        results.append(result)
+        if lines is None or failed:
+            return
+        try:
+            lines(result)
+        except OSError as exc:
+            failed.append(exc)
+            _error(f"--jsonl: cannot write {lines.path}: {exc.strerror or exc}")
+
+    return finished
 
 
 def turn_audio(scenario: Scenario, lang: str) -> dict[int, np.ndarray]:
@@ -57,11 +102,12 @@ def turn_audio(scenario: Scenario, lang: str) -> dict[int, np.ndarray]:
 
 
 async def _run_all(settings: Settings, scenario: Scenario, audio: dict[int, np.ndarray], runs: int, parallel: int,
-                   results: list[RunResult]) -> None:
+                   finished: Callable[[RunResult], None]) -> None:
+    """Every run, up to `parallel` at once; `finished` is called with each run as it ends."""
     slots = asyncio.Semaphore(parallel)
 
     async def one(run: int) -> None:
         async with slots:
-            results.append(await run_scenario(settings, scenario, audio, run))
+            finished(await run_scenario(settings, scenario, audio, run))
 
     await asyncio.gather(*(one(run) for run in range(1, runs + 1)))
