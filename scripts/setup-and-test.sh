@@ -85,7 +85,9 @@ fi
 
 # The LiveKit Agents test assistant runs in a venv of its own: livekit-agents pins the livekit
 # SDK to an exact older release, and the client is tested on the SDK it ships with. Only the
-# `agents-assistant` extra goes in (read from pyproject.toml), not wespoke-tui itself.
+# `agents-assistant` extra goes in (read from pyproject.toml), not wespoke-tui itself: the
+# framework, the silero VAD and pocketsphinx (pinned; its wheel ships the English model, so the
+# assistant recognizes the caller's words with nothing downloaded at run time).
 if [ ! -x .venv-agents/bin/python ]; then
     log "creating .venv-agents"
     python3 -m venv .venv-agents

@@ -10,10 +10,13 @@ local API server mints for assistants configured that way. Per call it
 - greets on join: the call's `assistantOverrides.firstMessage` (in the dispatch metadata), else
   `GREETING`;
 - hears with the silero VAD (its model ships in the plugin's wheel) segmenting the caller's audio
-  for a non-streaming STT (`stt.StreamAdapter`) that "transcribes" an utterance as how long its
-  speech lasted (`describe_speech`);
+  for a non-streaming STT (`stt.StreamAdapter`, tests/stack/agents_hearing.py) that "transcribes"
+  an utterance as how long its speech lasted (`describe_speech`), or, when the call asks for it,
+  recognizes its words with pocketsphinx;
 - answers each turn, spoken or typed on `lk.chat`, after a fixed think time with `reply_to(text)`;
 - speaks with espeak-ng; can be interrupted (VAD barge-in).
+What a call asks of it beyond that (not to give way when talked over, to answer wrong every Nth
+time, to report a barge-in, which recognizer) comes in the call's metadata: `AgentControl`.
 Nothing here reaches the network beyond loopback: an audit hook refuses (and logs as
 `network_blocked`) any Python socket to another host, so a plugin reaching for a model hub fails
 loudly instead of downloading.
@@ -21,8 +24,8 @@ loudly instead of downloading.
 The log (`--log-file`) is JSON lines: every record has "wall" (epoch s), "mono"
 (time.monotonic()), "level", "logger", "msg"; the assistant's own reports also have "event"
 (registered, job_started, agent_state, user_state, user_transcript, stt_recognized, llm_request,
-llm_answered, tts_synthesized, text_input, conversation_item, speech_created, session_closed,
-job_ended, stopping, stopped, network_blocked).
+llm_answered, tts_synthesized, text_input, conversation_item, speech_created, barge_in_sent,
+session_closed, job_ended, stopping, stopped, network_blocked).
 
 Jobs run on the thread executor: one process for the worker and all its calls (espeak-ng runs
 and is waited for per sentence), so stopping it (closing stdin with `--exit-on-stdin-eof`,
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib.resources
 import ipaddress
 import json
@@ -69,14 +73,15 @@ from livekit.agents import (
 )
 from livekit.plugins import silero
 
-from tests.stack.agents_control import AGENT_NAME, GREETING, THINK_S, describe_speech, reply_to
+from tests.stack.agents_control import AGENT_NAME, GREETING, THINK_S, AgentControl
+from tests.stack.agents_hearing import DescribingSTT, PocketsphinxSTT, make_stt, warm_up
 
 log = logging.getLogger("agents-assistant")
 
 ESPEAK_RATE = 22_050  # espeak-ng's own output rate
 ESPEAK_WPM = 175
-SPEECH_DBFS = -40.0  # a 10 ms block louder than this is speech, for the STT's measure
 SHUTDOWN_TIMEOUT_S = 10.0
+SELF_CHECK_SENTENCE = "Could you call me back later this afternoon?"
 
 # -------------------------------------------------------------------------------- logging
 
@@ -154,57 +159,25 @@ def _network_guard(event: str, args: tuple[Any, ...]) -> None:
 # -------------------------------------------------------------------------------- the parts
 
 
-def speech_seconds(frame: rtc.AudioFrame) -> float:
-    """From the first to the last 10 ms block above SPEECH_DBFS: the speech in a VAD segment
-    (which also holds the VAD's padding of silence before and after)."""
-    samples = np.frombuffer(frame.data, dtype=np.int16).astype(np.float64) / 32768.0
-    if frame.num_channels > 1:
-        samples = samples.reshape(-1, frame.num_channels).mean(axis=1)
-    block = max(1, frame.sample_rate // 100)
-    blocks = samples[: samples.size // block * block].reshape(-1, block)
-    if blocks.size == 0:
-        return 0.0
-    loud = np.flatnonzero(10 * np.log10(np.mean(blocks**2, axis=1) + 1e-12) > SPEECH_DBFS)
-    return 0.0 if loud.size == 0 else (loud[-1] - loud[0] + 1) * block / frame.sample_rate
+_answers: dict[str, int] = {}  # answers given so far, by the count's name (AgentControl.counter)
+_answers_lock = threading.Lock()  # jobs run on threads of one process
 
 
-class DescribingSTT(stt.STT):
-    """A non-streaming STT: the "transcript" of an utterance says how long its speech lasted."""
-
-    def __init__(self) -> None:
-        super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
-
-    @property
-    def model(self) -> str:
-        return "speech-duration"
-
-    @property
-    def provider(self) -> str:
-        return "wespoke-tests"
-
-    async def _recognize_impl(
-        self,
-        buffer: utils.AudioBuffer,
-        *,
-        language: NotGivenOr[str] = NOT_GIVEN,
-        conn_options: APIConnectOptions,
-    ) -> stt.SpeechEvent:
-        frame = rtc.combine_audio_frames(buffer) if isinstance(buffer, list) else buffer
-        seconds = speech_seconds(frame)
-        text = describe_speech(seconds) if seconds > 0 else ""
-        report("stt_recognized", text=text, segment_s=round(frame.duration, 3), speech_s=round(seconds, 3))
-        return stt.SpeechEvent(
-            type=stt.SpeechEventType.FINAL_TRANSCRIPT,
-            alternatives=[stt.SpeechData(language="en", text=text, confidence=1.0)],
-        )
+def next_answer_number(count: str) -> int:
+    with _answers_lock:
+        _answers[count] = _answers.get(count, 0) + 1
+        return _answers[count]
 
 
 class ScriptedLLM(llm.LLM):
-    """Answers the last user message with `reply_to(text)`, after a fixed think time."""
+    """Answers the last user message with `reply_to(text)`, after a fixed think time (or with
+    WRONG_ANSWER every Nth time, as the call's control asks)."""
 
-    def __init__(self, think_s: float) -> None:
+    def __init__(self, think_s: float, control: AgentControl | None = None, count: str = "") -> None:
         super().__init__()
         self.think_s = think_s
+        self.control = control or AgentControl()
+        self.count = self.control.counter or count
 
     @property
     def model(self) -> str:
@@ -234,13 +207,14 @@ class _ScriptedStream(llm.LLMStream):
         heard = (users[-1].text_content or "") if users else ""
         report("llm_request", user_text=heard)
         await asyncio.sleep(self._llm.think_s)
-        answer = reply_to(heard)
+        number = next_answer_number(self._llm.count)
+        answer = self._llm.control.answer(heard, number)
         request_id = utils.shortuuid("reply_")
         # Word by word, as a provider streams tokens: the TTS adapter splits sentences itself.
         for i, word in enumerate(answer.split(" ")):
             delta = llm.ChoiceDelta(role="assistant", content=word if i == 0 else " " + word)
             self._event_ch.send_nowait(llm.ChatChunk(id=request_id, delta=delta))
-        report("llm_answered", user_text=heard, answer=answer)
+        report("llm_answered", user_text=heard, answer=answer, number=number, count=self._llm.count)
 
 
 class EspeakTTS(tts.TTS):
@@ -303,6 +277,10 @@ class Greeter(Agent):
 def prewarm(proc: JobProcess) -> None:
     # Model weights from the plugin's wheel (livekit/plugins/silero/resources/silero_vad.onnx).
     proc.userdata["vad"] = silero.VAD.load()
+    try:
+        warm_up()  # pocketsphinx's model, from its wheel
+    except ImportError:
+        log.warning("pocketsphinx is not installed: calls that ask for it hear nothing")
 
 
 def _greeting(metadata: str) -> str:
@@ -319,32 +297,43 @@ def _greeting(metadata: str) -> str:
 def make_entrypoint(options: argparse.Namespace) -> Any:
     async def entrypoint(ctx: JobContext) -> None:
         job = ctx.job
-        report("job_started", job_id=job.id, room=job.room.name, dispatch_metadata=job.metadata)
+        control = AgentControl.from_dispatch(job.metadata)
+        report("job_started", job_id=job.id, room=job.room.name, dispatch_metadata=job.metadata,
+               control=dataclasses.asdict(control))
         vad = ctx.proc.userdata["vad"]
+        fields = {"job_id": job.id, "room": job.room.name}
         session: AgentSession = AgentSession(
-            stt=stt.StreamAdapter(stt=DescribingSTT(), vad=vad),
+            stt=stt.StreamAdapter(stt=make_stt(control.recognizer, **fields), vad=vad),
             vad=vad,
-            llm=ScriptedLLM(options.think_s),
+            llm=ScriptedLLM(options.think_s, control, count=job.id),
             tts=EspeakTTS(),
             turn_handling={
                 # The framework's default turn detector and adaptive interruption are models
                 # served by LiveKit Cloud; the VAD is what this machine has.
                 "turn_detection": "vad",
-                "interruption": {"mode": "vad", "min_duration": options.min_interruption_s},
+                "interruption": {"mode": "vad", "min_duration": options.min_interruption_s,
+                                 "enabled": control.interruptible,
+                                 "resume_false_interruption": control.resumes},
                 # A reply starts only once the turn ended, so "thinking" lasts the think time.
                 "preemptive_generation": {"enabled": False},
             },
         )
-        fields = {"job_id": job.id, "room": job.room.name}
+        user_state = ["listening"]
 
-        session.on(
-            "agent_state_changed",
-            lambda ev: report("agent_state", state=ev.new_state, previous=ev.old_state, **fields),
-        )
-        session.on(
-            "user_state_changed",
-            lambda ev: report("user_state", state=ev.new_state, previous=ev.old_state, **fields),
-        )
+        def on_agent_state(ev: Any) -> None:
+            report("agent_state", state=ev.new_state, previous=ev.old_state, **fields)
+            # Cut short: the agent stops speaking while the caller speaks.
+            if control.report_barge_in and ev.old_state == "speaking" and user_state[0] == "speaking":
+                payload = json.dumps({"type": "barge_in"}).encode()
+                task = asyncio.get_running_loop().create_task(ctx.room.local_participant.publish_data(payload))
+                task.add_done_callback(lambda _: report("barge_in_sent", **fields))
+
+        def on_user_state(ev: Any) -> None:
+            user_state[0] = ev.new_state
+            report("user_state", state=ev.new_state, previous=ev.old_state, **fields)
+
+        session.on("agent_state_changed", on_agent_state)
+        session.on("user_state_changed", on_user_state)
         session.on(
             "user_input_transcribed",
             lambda ev: report("user_transcript", text=ev.transcript, final=ev.is_final, **fields),
@@ -419,6 +408,16 @@ async def self_check(think_s: float) -> dict[str, Any]:
     report_doc["stt_events"] = [
         {"type": ev.type.value, "text": ev.alternatives[0].text if ev.alternatives else None} async for ev in hearing
     ]
+    # The same path with pocketsphinx, on a sentence in the caller's voice (espeak-ng at 160 wpm).
+    said = [ev.frame async for ev in EspeakTTS(wpm=160).synthesize(SELF_CHECK_SENTENCE)]
+    recognizing = stt.StreamAdapter(stt=PocketsphinxSTT(), vad=vad).stream()
+    for frame in (silence, *said, silence, silence):
+        recognizing.push_frame(frame)
+    recognizing.end_input()
+    report_doc["pocketsphinx"] = {"said": SELF_CHECK_SENTENCE, "heard": [
+        ev.alternatives[0].text async for ev in recognizing
+        if ev.type is stt.SpeechEventType.FINAL_TRANSCRIPT and ev.alternatives
+    ]}
 
     chat_ctx = llm.ChatContext.empty()
     chat_ctx.add_message(role="user", content="are you there")

@@ -15,6 +15,7 @@ environment.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -41,6 +42,14 @@ REPLY_TAIL = "I am a test agent, and I keep talking for a while, so that you can
 USER_TRANSCRIPT = re.compile(r"^heard (\d+\.\d) seconds of speech$")
 
 
+# The answer of a call told to answer wrong (`AgentControl.wrong_every`), instead of reply_to's.
+WRONG_ANSWER = "Sorry, I would rather talk about the weather today."
+# How the assistant hears (`AgentControl.recognizer`): "duration" describes an utterance as how
+# long its speech lasted (describe_speech); "pocketsphinx" recognizes its words (English only).
+RECOGNIZERS = ("duration", "pocketsphinx")
+CONTROL_KEY = "testAgent"  # the call's metadata under this key: an AgentControl
+
+
 def describe_speech(seconds: float) -> str:
     """The STT's "transcript" of an utterance: how long the speech in it lasted."""
     return f"heard {seconds:.1f} seconds of speech"
@@ -49,6 +58,78 @@ def describe_speech(seconds: float) -> str:
 def reply_to(user_text: str) -> str:
     """The LLM's answer to one user turn (spoken or typed)."""
     return f"You said: {user_text.strip().rstrip('.')}. {REPLY_TAIL}"
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentControl:
+    """What a call asks of the test assistant: its metadata (the caller's `--metadata`, or a
+    scenario's `[assistant] metadata`) under CONTROL_KEY, which reaches the worker in the dispatch
+    metadata. Anything missing or malformed is the default: the assistant as it always was.
+
+    interruptible    False: the agent talks over the caller (LiveKit Agents' interruptions off; what
+                     the caller says while it speaks is dropped, as the framework does)
+    wrong_every      N > 0: every Nth answer, counted over all calls with the same `counter`, is
+                     WRONG_ANSWER (deterministic: answers 3, 6, 9 … for N = 3)
+    counter          the name of that count (a test's own, so other tests' calls do not move it);
+                     empty: each call counts its own answers
+    report_barge_in  send `{"type": "barge_in"}` on the data channel when the caller cuts the agent
+                     short (as Wespoke's own agent does)
+    recognizer       one of RECOGNIZERS
+    resumes          False: speech cut short by the caller is not resumed when no words came of the
+                     caller's speech within 2 s (LiveKit Agents' "false interruption" resume, on by
+                     default): a recognizer slowed down by a loaded machine makes the agent take up
+                     its old speech again before it hears what it was told
+    """
+
+    interruptible: bool = True
+    wrong_every: int = 0
+    counter: str = ""
+    report_barge_in: bool = False
+    recognizer: str = "duration"
+    resumes: bool = True
+
+    def metadata(self) -> dict[str, Any]:
+        return {CONTROL_KEY: {"interruptible": self.interruptible, "wrongEvery": self.wrong_every,
+                              "counter": self.counter, "reportBargeIn": self.report_barge_in,
+                              "recognizer": self.recognizer, "resumes": self.resumes}}
+
+    def toml(self) -> str:
+        """The metadata as a TOML inline table, for a scenario's `[assistant] metadata = …`."""
+        fields = self.metadata()[CONTROL_KEY]
+        inner = ", ".join(f"{key} = {json.dumps(value)}" for key, value in fields.items())
+        return f"{{ {CONTROL_KEY} = {{ {inner} }} }}"
+
+    @classmethod
+    def from_dispatch(cls, dispatch_metadata: str) -> AgentControl:
+        """From the job's dispatch metadata (the local API server's: {"metadata": {...}, ...})."""
+        try:
+            doc = json.loads(dispatch_metadata) if dispatch_metadata else {}
+        except ValueError:
+            return cls()
+        call_metadata = doc.get("metadata") if isinstance(doc, dict) else None
+        raw = call_metadata.get(CONTROL_KEY) if isinstance(call_metadata, dict) else None
+        if not isinstance(raw, dict):
+            return cls()
+
+        def get(key: str, kind: type, default: Any) -> Any:
+            value = raw.get(key, default)
+            return value if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) else default
+
+        recognizer = get("recognizer", str, "duration")
+        return cls(
+            interruptible=get("interruptible", bool, True),
+            wrong_every=max(0, get("wrongEvery", int, 0)),
+            counter=get("counter", str, ""),
+            report_barge_in=get("reportBargeIn", bool, False),
+            recognizer=recognizer if recognizer in RECOGNIZERS else "duration",
+            resumes=get("resumes", bool, True),
+        )
+
+    def answer(self, user_text: str, number: int) -> str:
+        """The answer to the `number`th turn (from 1) of this control's count."""
+        if self.wrong_every and number % self.wrong_every == 0:
+            return WRONG_ANSWER
+        return reply_to(user_text)
 
 
 STARTUP_TIMEOUT_S = 60.0  # imports and the VAD model on a busy 2-core machine

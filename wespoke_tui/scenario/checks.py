@@ -71,13 +71,15 @@ def expectation_failures(turn: Turn, result: TurnResult, *, ended: bool) -> list
                                 "expect.keeps_talking"))
     if expect.speaks is not None and turn.action is Action.WAIT:
         said = " ".join(result.said.split())
+        sound = result.answered_at is not None  # its voice at the player counts, words or not
         wait = f"{turn.wait_s:g} s " if turn.wait_s is not None else ""
-        if expect.speaks and not said:
+        if expect.speaks and not (said or sound):
             why = " (the call ended during it)" if ended else ""
             failures.append(Failure(f"expected the assistant to speak during the {wait}wait; it said nothing{why}",
                                     "expect.speaks"))
-        elif not expect.speaks and said:
-            failures.append(Failure(f'expected the assistant to stay quiet during the {wait}wait; it said "{said}"',
+        elif not expect.speaks and (said or sound):
+            what = f'it said "{said}"' if said else "its sound was heard"
+            failures.append(Failure(f"expected the assistant to stay quiet during the {wait}wait; {what}",
                                     "expect.speaks"))
     return failures
 

@@ -135,6 +135,7 @@ def turn_json(turn: TurnResult) -> dict[str, Any]:
         "ended_at": turn.ended_at, "answered_at": turn.answered_at, "spoke_at": turn.spoke_at,
         "heard": turn.heard, "wer": turn.wer, "stop_ms": turn.stop_ms, "barge_in_reported": turn.barge_in_reported,
         "audio": [{"check": str(f.check), "value": f.value, "at_s": f.at_s} for f in turn.audio],
+        "audio_figures": turn.audio_figures,
         "seconds": round(turn.seconds, 3),
     }
 

@@ -1,154 +1,55 @@
 """One run of a scenario: a real call whose microphone says each turn's audio on cue, then waits
 for the assistant's answer and checks it.
 
-An answer is over when the assistant, having spoken after the turn, is back to listening
-(`lk.agent.state`), or, for an assistant that sends no states, when its audio has been quiet for
-`QUIET_END_S`; at the latest after the turn's timeout. Response times are measured at the client,
-from the end of the turn (the last sample of its audio leaving the microphone, or the typed text
-sent) to the first sound of the answer handed to the player, and to its first transcript text.
+Turns and their answers (the waits are scenario/watcher.py's):
+- a `say`/`say_wav`/`type` turn is said, then its answer waited for until it is over (watcher.py)
+  or the turn's timeout; the next turn comes SETTLE_S after;
+- unless the next turn is a barge-in (`interrupt_after_ms`): then the wait ends at the answer's
+  first sound at the player + interrupt_after_ms (for turn 1, the greeting's), and the barge-in's
+  audio is said at once;
+- a barge-in turn: from the caller's speech start (`spoke_at`: its first sample above −40 dBFS
+  leaving the microphone) the runner watches the player until the assistant falls silent
+  (watcher.find_stop: no frame louder than ANSWER_DBFS for a while, see watcher.py; the stop is
+  the last loud frame) or STOP_WATCH_S pass (longer when `expect.stops_within_ms` asks for more, shorter when the
+  turn's timeout is): `stop_ms` from the speech start to the stop, None when it kept talking. Then
+  its answer is waited for as a normal turn's, one that begins after the stop (none when it did not
+  stop: the answer it kept talking is waited out, so the next turn does not talk over it);
+- a `wait` turn: the microphone stays silent for `wait_s` (less if the call ends); what the
+  assistant says meanwhile is the turn's `said`, its first sound `answered_at`.
+Response times are measured at the client, from the end of the turn (the last sample of its speech
+leaving the microphone, or the typed text sent) to the first sound of the answer at the player,
+and to its first transcript text. What a turn's results hold from the call's messages (the words,
+tools, metrics, what the assistant heard of the caller, its barge-in report) is what came from the
+turn's start to the next turn's start, read at the end of the run: an answer cut by a barge-in has
+its final text by then.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import re
+import shutil
+import tempfile
 import time
-from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from wespoke_tui.audio.base import FRAME_SAMPLES, SAMPLE_RATE
-from wespoke_tui.audio.meter import rms_dbfs
-from wespoke_tui.audio.wav import WavOutput
-from wespoke_tui.errors import Lang, describe
-from wespoke_tui.events import (
-    AgentState,
-    AgentStateChanged,
-    CallController,
-    CallEnding,
-    CallStarted,
-    CallState,
-    ErrorEvent,
-    MetricsEvent,
-    RecordingChanged,
-    Role,
-    StateChanged,
-    ToolEvent,
-    TranscriptItem,
-)
-from wespoke_tui.scenario.audio_checks import AudioFinding
-from wespoke_tui.scenario.model import Scenario, Turn
+from wespoke_tui.errors import RECORDING_ERROR
+from wespoke_tui.events import CallController, CallState
+from wespoke_tui.scenario.audio_checks import AudioFinding, check_run
+from wespoke_tui.scenario.checks import audio_failures, expectation_failures
+from wespoke_tui.scenario.devices import ScenarioBackend
+from wespoke_tui.scenario.hearing import word_error_rate
+from wespoke_tui.scenario.model import Action, Scenario, Turn
+from wespoke_tui.scenario.watcher import CallWatcher, talking_at
 from wespoke_tui.settings import Settings
 
-FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
-ANSWER_DBFS = -40.0  # the assistant's audio louder than this is an answer (its silence is far below)
-QUIET_END_S = 1.5
 SETTLE_S = 0.3  # after an answer, before the next turn speaks
-
-
-SPEECH_LEVEL = 328  # |sample| above −40 dBFS: where the speech of a turn's audio ends (not its padding)
-
-
-class ScriptedMicrophone:
-    """An `AudioInput`: silence in real time, and each `say()`'s audio when its turn comes."""
-
-    def __init__(self) -> None:
-        self._pending: deque[tuple[np.ndarray, asyncio.Future[float]]] = deque()
-        self._current: tuple[np.ndarray, asyncio.Future[float]] | None = None
-        self._position = 0
-        self._speech_end = 0  # in the current audio: the sample after its last loud one
-        self._speech_end_at: float | None = None
-        self._closed = asyncio.Event()
-        self.last_captured_at: float | None = None
-
-    async def start(self) -> None:
-        return None
-
-    def say(self, samples: np.ndarray) -> asyncio.Future[float]:
-        """Queue `samples`; once they are all sent, the future gives the (monotonic) time the
-        speech in them ended (its last sample above −40 dBFS: a WAV's or espeak's trailing
-        silence is not speech)."""
-        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._pending.append((samples, done))
-        return done
-
-    async def frames(self) -> AsyncIterator[np.ndarray]:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        index = 0
-        while not self._closed.is_set():
-            at = start + index * FRAME_S
-            delay = at - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if self._closed.is_set():
-                return
-            index += 1
-            self.last_captured_at = at
-            yield self._next_frame(at)
-
-    def _next_frame(self, at: float) -> np.ndarray:
-        frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        if self._current is None and self._pending:
-            self._current, self._position = self._pending.popleft(), 0
-            loud = np.flatnonzero(np.abs(self._current[0].astype(np.int32)) > SPEECH_LEVEL)
-            self._speech_end = int(loud[-1]) + 1 if loud.size else self._current[0].size
-            self._speech_end_at = None
-        if self._current is not None:
-            samples, done = self._current
-            begin = self._position
-            chunk = samples[begin:begin + FRAME_SAMPLES]
-            frame[:chunk.size] = chunk
-            self._position += chunk.size
-            if begin < self._speech_end <= self._position:
-                self._speech_end_at = at + (self._speech_end - begin) / SAMPLE_RATE
-            if self._position >= samples.size:
-                if not done.done():
-                    done.set_result(self._speech_end_at if self._speech_end_at is not None else at)
-                self._current = None
-        return frame
-
-    async def aclose(self) -> None:
-        self._closed.set()
-        for _, done in [*self._pending, *([self._current] if self._current else [])]:
-            if not done.done():
-                done.cancel()
-
-
-class ListeningSpeaker(WavOutput):
-    """An `AudioOutput` that keeps when each sound of the assistant reached the player."""
-
-    def __init__(self, path: Path | None) -> None:
-        super().__init__(path)
-        self.loud_at: list[float] = []
-
-    def write(self, frame: np.ndarray) -> None:
-        super().write(frame)
-        if rms_dbfs(frame) > ANSWER_DBFS:
-            self.loud_at.append(time.monotonic())
-
-
-class ScenarioBackend:
-    """An `AudioBackend` of one call: the scripted microphone and the listening speaker."""
-
-    def __init__(self, speaker_wav: Path | None) -> None:
-        self.microphone = ScriptedMicrophone()
-        self.speaker = ListeningSpeaker(speaker_wav)
-
-    def open_input(self) -> ScriptedMicrophone:
-        return self.microphone
-
-    def open_output(self) -> ListeningSpeaker:
-        return self.speaker
-
-    def health(self) -> dict[str, float]:
-        return {}
+STOP_WATCH_S = 5.0  # how long a barge-in waits for the assistant to fall silent
 
 
 @dataclass
@@ -169,6 +70,7 @@ class TurnResult:
     stop_ms: float | None = None  # barge-in turns: the caller's speech began → the answer silent at the player
     barge_in_reported: bool = False  # barge-in turns: the assistant said so (its `barge_in` message)
     audio: list[AudioFinding] = field(default_factory=list)  # what the recording shows (audio_checks.py)
+    audio_figures: dict[str, Any] | None = None  # the recording's measures of the turn (TurnAudio.as_dict)
 
     @property
     def passed(self) -> bool:
@@ -191,86 +93,9 @@ class RunResult:
         return self.error is None and len(self.turns) == len(self.scenario.turns) and all(t.passed for t in self.turns)
 
 
-class CallWatcher:
-    """Reads the call's events and answers what the runner asks: has the assistant answered?"""
-
-    def __init__(self, controller: CallController, speaker: ListeningSpeaker, lang: Lang) -> None:
-        self.speaker = speaker
-        self._lang = lang
-        self.changed = asyncio.Event()
-        self.agent_states: list[tuple[float, AgentState]] = []
-        self.texts: dict[str, tuple[float, str]] = {}  # assistant item id → (first seen, latest text)
-        self.tools: list[tuple[float, str]] = []
-        self.metrics: list[tuple[float, dict[str, Any]]] = []
-        self.ended_at: float | None = None
-        self.ending: CallEnding | None = None
-        self.call_id: str | None = None
-        self.recording: str | None = None
-        self.error: str | None = None
-        self.error_code: str | None = None
-        self._task = asyncio.get_running_loop().create_task(self._read(controller))
-
-    async def _read(self, controller: CallController) -> None:
-        async for event in controller.events():
-            now = time.monotonic()
-            match event:
-                case AgentStateChanged(state=state):
-                    self.agent_states.append((now, state))
-                case TranscriptItem(role=Role.ASSISTANT, id=item_id, text=text):
-                    first = self.texts.get(item_id, (now, ""))[0]
-                    self.texts[item_id] = (first, text)
-                case ToolEvent(tool_name=name):
-                    self.tools.append((now, name))
-                case MetricsEvent(raw=raw, latency_ms=latency):
-                    self.metrics.append((now, dict(raw) or {"latency_ms": latency}))
-                case CallEnding():
-                    self.ending = event
-                case CallStarted(call_id=call_id):
-                    self.call_id = call_id
-                case RecordingChanged(path=path) if path:
-                    self.recording = path
-                case ErrorEvent(error=error, fatal=True):
-                    self.error = describe(error, self._lang)
-                    self.error_code = error.code
-                case StateChanged(state=state) if state in (CallState.ENDED, CallState.FAILED, CallState.ENDING):
-                    self.ended_at = self.ended_at or now
-            self.changed.set()
-
-    async def close(self) -> None:
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(self._task, 5)
-
-    def answer_over(self, since: float, now: float) -> bool:
-        if self.ended_at is not None and self.ended_at >= since:
-            return True
-        before = [s for t, s in self.agent_states if t < since]
-        # Still speaking when the turn ended (an echo, an answer begun early) counts as speaking.
-        states = [(since, before[-1])] if before else []
-        states += [(t, s) for t, s in self.agent_states if t >= since]
-        spoke = [t for t, s in states if s is AgentState.SPEAKING]
-        if spoke and any(t > spoke[0] and s in (AgentState.LISTENING, AgentState.IDLE) for t, s in states):
-            return True
-        if not self.agent_states:  # an assistant without states: its audio tells
-            loud = [t for t in self.speaker.loud_at if t >= since]
-            return bool(loud) and now - loud[-1] >= QUIET_END_S
-        return False
-
-    async def wait_answer(self, since: float, timeout: float) -> bool:
-        """True once the answer after `since` is over; False at the timeout."""
-        deadline = since + timeout
-        while True:
-            now = time.monotonic()
-            if self.answer_over(since, now):
-                return True
-            if now >= deadline:
-                return False
-            self.changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(0.2, deadline - now))
-
-
-def scenario_settings(settings: Settings, scenario: Scenario) -> Settings:
-    """The settings of a scenario's calls: its assistant options over the command line's."""
+def scenario_settings(settings: Settings, scenario: Scenario, record_dir: Path | None = None) -> Settings:
+    """The settings of a scenario's calls: its assistant options over the command line's; every
+    call is recorded (to `record_dir` when the user asked for no recordings: the audio checks read it)."""
     return dataclasses.replace(
         settings,
         first_message=scenario.first_message or settings.first_message,
@@ -278,7 +103,18 @@ def scenario_settings(settings: Settings, scenario: Scenario) -> Settings:
         variables={**settings.variables, **scenario.variables},
         metadata={**settings.metadata, **scenario.metadata},
         overrides={**settings.overrides, **scenario.overrides},
+        record_dir=record_dir or settings.record_dir,
+        record_calls=settings.record_calls or record_dir is not None,
     )
+
+
+@dataclass
+class _Step:
+    """A turn that ran: its result, and the times its results are read for at the end."""
+
+    result: TurnResult
+    began: float  # monotonic
+    no_answer: bool = False  # nothing came within the timeout
 
 
 async def run_scenario(settings: Settings, scenario: Scenario, audio: dict[int, np.ndarray], run: int) -> RunResult:
@@ -288,60 +124,158 @@ async def run_scenario(settings: Settings, scenario: Scenario, audio: dict[int, 
     started = time.monotonic()
     result = RunResult(scenario, run)
     backend = ScenarioBackend(None)
-    session = CallSession(scenario_settings(settings, scenario), lambda: backend)
+    scratch = None if settings.record_calls else Path(tempfile.mkdtemp(prefix="wespoke-test-"))
+    session = CallSession(scenario_settings(settings, scenario, scratch), lambda: backend)
     watcher = CallWatcher(session, backend.speaker, settings.lang)
+    steps: list[_Step] = []
     try:
         await session.start()
         if session.state is not CallState.CONNECTED:
             result.error = watcher.error or "the call did not connect"
             result.error_code = watcher.error_code
             return result
+        turns = scenario.turns
         if scenario.greeting_timeout_s > 0:
-            await watcher.wait_answer(time.monotonic(), scenario.greeting_timeout_s)
-        for turn in scenario.turns:
+            await _await_answer(watcher, time.monotonic(), scenario.greeting_timeout_s, turns[0], fresh=False)
+        for i, turn in enumerate(turns):
             if watcher.ended_at is not None:
                 result.turns.append(TurnResult(turn, ["the call had ended before this turn"]))
                 continue
-            result.turns.append(await _run_turn(session, backend, watcher, turn, audio.get(turn.number)))
-            await asyncio.sleep(SETTLE_S)
+            following = turns[i + 1] if i + 1 < len(turns) else None
+            step = await _run_turn(session, backend, watcher, turn, audio.get(turn.number), following)
+            steps.append(step)
+            result.turns.append(step.result)
+            if following is None or not following.barge_in:
+                await asyncio.sleep(SETTLE_S)
     finally:
         await session.aclose()
         await watcher.close()
+        _finish(steps, watcher)
         result.call_id = watcher.call_id
         if watcher.error is not None and result.error is None:  # the call failed mid-scenario
             result.error, result.error_code = watcher.error, watcher.error_code
         result.recording = watcher.recording
+        await _check_audio(result)
+        if scratch is not None:  # recorded for the checks alone: the report names no file
+            shutil.rmtree(scratch, ignore_errors=True)
+            result.recording = None
         result.seconds = time.monotonic() - started
     return result
 
 
+async def _check_audio(result: RunResult) -> None:
+    """The recording's audio checks on each turn; a finding of a kind `[gates] audio` lists fails its turn."""
+    try:
+        audio = await asyncio.to_thread(check_run, result)  # 0.1-0.3 s: other --parallel calls' loop stays free
+    except (OSError, ValueError) as exc:
+        if result.scenario.gates.audio and result.error is None:
+            result.error, result.error_code = f"the recording could not be checked: {exc}", RECORDING_ERROR
+        return
+    if audio is None:
+        return
+    for turn in result.turns:
+        figures = audio.turns.get(turn.turn.number)
+        if figures is None:
+            continue
+        turn.audio = list(figures.findings)
+        turn.audio_figures = figures.as_dict()
+        turn.failures += audio_failures(result.scenario.gates, turn)
+
+
+async def _await_answer(watcher: CallWatcher, since: float, timeout: float, following: Turn | None, *,
+                        fresh: bool) -> bool:
+    """Wait for the answer after `since`: until it is over, or, when the following turn is a
+    barge-in, until its first sound + the barge-in's interrupt_after_ms. False: none within `timeout`."""
+    if following is None or following.interrupt_after_ms is None:
+        return await watcher.wait_answer(since, timeout, fresh=fresh)
+    first = await watcher.wait_first_sound(since, since + timeout)
+    if first is None:
+        return False
+    cue = first + following.interrupt_after_ms / 1000
+    await watcher.wait_for(lambda now: now >= cue or watcher.ended_since(since), cue)
+    return True
+
+
 async def _run_turn(session: CallController, backend: ScenarioBackend, watcher: CallWatcher, turn: Turn,
-                    samples: np.ndarray | None) -> TurnResult:
+                    samples: np.ndarray | None, following: Turn | None) -> _Step:
     began = time.monotonic()
+    to_wall = time.time() - began
     result = TurnResult(turn)
-    if turn.action == "type":
+    if turn.action is Action.WAIT:
+        await watcher.wait_for(lambda now: watcher.ended_since(began), began + (turn.wait_s or 0.0))
+        sound = watcher.first_sound(began)
+        result.answered_at = sound + to_wall if sound is not None else None
+        result.spoke_at = began + to_wall  # the wait's span on the recording begins here
+        result.ended_at = time.monotonic() + to_wall
+        if following is not None and following.barge_in:  # into what it says from the wait on
+            await _await_answer(watcher, began, turn.timeout_s, following, fresh=False)
+        result.seconds = time.monotonic() - began
+        return _Step(result, began)
+    stop: float | None = None
+    if turn.action is Action.TYPE:
         await session.send_text(turn.text or "")
         end = time.monotonic()
     else:
         assert samples is not None
-        end = await backend.microphone.say(samples)
-    answered = await watcher.wait_answer(end, turn.timeout_s)
-    texts = sorted((first, text) for first, text in watcher.texts.values() if first >= began)
-    result.said = " ".join(text for _, text in texts).strip()
-    result.tools = list(dict.fromkeys(name for at, name in watcher.tools if at >= began))  # each once, in order
-    result.metrics = [m for at, m in watcher.metrics if at >= began]
-    loud = [t for t in backend.speaker.loud_at if t >= end]
-    result.response_ms = (loud[0] - end) * 1000 if loud else None
-    to_wall = time.time() - time.monotonic()
+        utterance = backend.microphone.say(samples)
+        spoke = await _outcome(utterance.began)
+        if spoke is not None:
+            result.spoke_at = spoke + to_wall
+        if spoke is not None and turn.barge_in:
+            if not talking_at(backend.speaker.loud_at, spoke, watcher.agent_states):
+                result.failures.append("nothing to interrupt: the assistant was not talking when this turn's "
+                                       "speech began")
+            watch = max(STOP_WATCH_S, (turn.expect.stops_within_ms or 0.0) / 1000 + 1.0)
+            stop = await watcher.wait_stop(spoke, min(turn.timeout_s, watch))
+            result.stop_ms = None if stop is None else max(0.0, (stop - spoke) * 1000)
+        end = await _outcome(utterance.ended) or time.monotonic()  # (none: the call closed the microphone)
+    since = end
+    if stop is not None:  # its answer is the one after the stop
+        since = max(end, time.monotonic())
+    answered = await _await_answer(watcher, since, turn.timeout_s, following, fresh=stop is not None)
     result.ended_at = end + to_wall
-    result.answered_at = loud[0] + to_wall if loud else None
-    after = [first for first, _ in texts if first >= end]
-    result.transcript_ms = (after[0] - end) * 1000 if after else None
+    if not turn.barge_in or stop is not None:
+        sound = watcher.first_sound(since if stop is None else max(end, stop + 1e-3))
+        result.response_ms = (sound - end) * 1000 if sound is not None else None
+        result.answered_at = sound + to_wall if sound is not None else None
+    texts = [first for first, _ in watcher.texts.values() if first >= since]
+    result.transcript_ms = (min(texts) - end) * 1000 if texts else None
     result.seconds = time.monotonic() - began
-    if not answered and not loud and not texts:
-        result.failures.append(f"no answer within {turn.timeout_s:g} s")
-    result.failures += check(turn, result, ended=watcher.ended_at is not None and watcher.ended_at >= began)
-    return result
+    heard_any = watcher.first_sound(since) is not None or any(first >= began for first, _ in watcher.texts.values())
+    return _Step(result, began, no_answer=not answered and not heard_any)
+
+
+async def _outcome(future: asyncio.Future[float]) -> float | None:
+    """The future's time; None when it was cancelled (the microphone closed with the call)."""
+    await asyncio.wait({future})
+    return None if future.cancelled() else future.result()
+
+
+def _finish(steps: list[_Step], watcher: CallWatcher) -> None:
+    """Each turn's results from the call's messages (from its start to the next turn's), and its checks."""
+    for i, step in enumerate(steps):
+        result, turn = step.result, step.result.turn
+        until = steps[i + 1].began if i + 1 < len(steps) else float("inf")
+
+        def within(at: float, begin: float = step.began, end: float = until) -> bool:
+            return begin <= at < end
+
+        texts = sorted((first, text) for first, text in watcher.texts.values() if within(first))
+        result.said = " ".join(text for _, text in texts).strip()
+        result.tools = list(dict.fromkeys(name for at, name in watcher.tools if within(at)))  # each once, in order
+        result.metrics = [m for at, m in watcher.metrics if within(at)]
+        if turn.spoken:
+            heard = sorted((first, text) for first, text in watcher.user_texts.values() if within(first))
+            result.heard = " ".join(" ".join(text.split()) for _, text in heard).strip() if heard else None
+            if turn.action is Action.SAY and result.heard is not None:
+                result.wer = word_error_rate(turn.text or "", result.heard)
+        if turn.barge_in:
+            result.barge_in_reported = any(within(at) for at in watcher.barge_ins)
+        if step.no_answer:
+            result.failures.append(f"no answer within {turn.timeout_s:g} s")
+        ended = watcher.ended_at is not None and within(watcher.ended_at)
+        result.failures += check(turn, result, ended=ended)
+        result.failures += expectation_failures(turn, result, ended=ended)
 
 
 def check(turn: Turn, result: TurnResult, *, ended: bool) -> list[str]:

@@ -14,7 +14,8 @@ import numpy as np
 from wespoke_tui.audio.base import SAMPLE_RATE
 from wespoke_tui.audio.wav import read_wav_48k_mono
 
-VOICES = {"en": "en-us", "tr": "tr"}
+VOICES = {"en": "en-us", "tr": "tr"}  # a scenario's language (model.LANGS) → espeak-ng's voice
+WPM = 160
 SYNTH_TIMEOUT_S = 30.0
 
 
@@ -26,13 +27,22 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
+def voice_of(lang: str) -> str:
+    return VOICES.get(lang, VOICES["en"])
+
+
 def synthesize(text: str, lang: str) -> np.ndarray:
+    """`text` spoken in `lang` (the turn's voice: `Scenario.voice`), at WPM words a minute."""
     if not espeak_available():
         raise SpeechError("espeak-ng is not installed: 'say' turns need it to speak "
                           "(Debian/Ubuntu: apt-get install espeak-ng), or give the audio with say_wav")
+    voice = voice_of(lang)
     try:
-        done = subprocess.run(["espeak-ng", "-v", VOICES.get(lang, "en-us"), "-s", "160", "--stdout", text],
+        done = subprocess.run(["espeak-ng", "-v", voice, "-s", str(WPM), "--stdout", text],
                               capture_output=True, timeout=SYNTH_TIMEOUT_S, check=True)
+    except subprocess.CalledProcessError as exc:
+        said = exc.stderr.decode("utf-8", "replace").strip() if exc.stderr else f"exit status {exc.returncode}"
+        raise SpeechError(f"espeak-ng could not speak {text!r} with the voice {voice!r} ({lang}): {said}") from None
     except (subprocess.SubprocessError, OSError) as exc:
         raise SpeechError(f"espeak-ng could not speak {text!r}: {exc}") from None
     with wave.open(io.BytesIO(done.stdout), "rb") as wav:
