@@ -153,3 +153,68 @@ def test_a_bad_file_is_exit_2_with_an_annotation_at_its_line(tmp_path: Path) -> 
     (found,) = annotations(done.stdout)
     assert (found.level, found.file, found.line) == ("error", "scenario.toml", 3)
     assert "interrupt_after_ms" in found.message
+
+
+# ------------------------------------------------------------------------------ --chat
+
+
+CHAT_SCENARIO = """name = "Over the chat"
+greeting_timeout = 10
+
+[[turns]]
+say = "Where is my order?"
+timeout = 10
+expect.contains = "You said: Where is my order"
+expect.max_wer = 0.2
+
+[[turns]]
+type = "What is the weather like?"
+timeout = 10
+expect.tool = "lookup_weather"
+expect.max_response_ms = 5000
+
+[[turns]]
+say = "Stop, please."
+interrupt_after_ms = 300
+timeout = 10
+expect.stops_within_ms = 800
+expect.contains = "You said: Stop, please"
+"""
+
+
+def test_chat_mode_types_spoken_turns_and_names_what_it_does_not_check(tmp_path: Path) -> None:
+    from wespoke_tui.scenario.chat_mode import typed
+    from wespoke_tui.scenario.model import Action, ScenarioError, load_scenario
+
+    path = tmp_path / "scenario.toml"
+    path.write_text(CHAT_SCENARIO, encoding="utf-8")
+    scenario, dropped = typed(load_scenario(path))
+    assert [t.action for t in scenario.turns] == [Action.TYPE] * 3
+    assert [t.text for t in scenario.turns] == ["Where is my order?", "What is the weather like?", "Stop, please."]
+    assert dropped == ["expect.max_wer", "interrupt_after_ms", "expect.stops_within_ms"]
+    assert scenario.turns[1].expect.max_response_ms == 5000  # what a chat can time stays
+    (tmp_path / "hello.wav").write_bytes(b"")
+    path.write_text('[[turns]]\ntype = "a"\n\n[[turns]]\nsay_wav = "hello.wav"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError) as refused:
+        typed(load_scenario(path))
+    assert refused.value.line == 5 and "no text to type" in refused.value.message
+
+
+async def test_a_scenario_runs_over_the_text_chat_with_chat(wespoke_server: TestWespokeServer, tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(CHAT_SCENARIO, encoding="utf-8")
+    report = tmp_path / "report.json"
+    done = await asyncio.to_thread(run_cli, wespoke_server, "asst_test", scenario,
+                                   github_env(tmp_path, wespoke_server.api_key), "--chat", "--json", str(report),
+                                   timeout=120)
+    print(done.stdout, done.stderr)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "over the text chat" in done.stderr and "expect.stops_within_ms" in done.stderr
+    (run,) = json.loads(report.read_text())["runs"]
+    assert [t["passed"] for t in run["turns"]] == [True, True, True]
+    assert all(t["response_ms"] is not None and 0 < t["response_ms"] < 5000 for t in run["turns"]), run["turns"]
+    assert run["turns"][1]["tools"] == ["lookup_weather"]
+    assert wespoke_server.calls == {}  # no voice call was made
+    (chat,) = wespoke_server.chats.values()
+    assert [m["content"] for m in chat.messages if m["role"] == "user"] == [
+        "Where is my order?", "What is the weather like?", "Stop, please."]

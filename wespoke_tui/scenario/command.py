@@ -14,8 +14,9 @@ import numpy as np
 
 from wespoke_tui.config import HeadlessOptions
 from wespoke_tui.scenario.baseline import Baseline, BaselineError, load_baseline
+from wespoke_tui.scenario.chat_mode import not_checked_note, typed
 from wespoke_tui.scenario.gates import EXIT_CODES, Outcome, judge
-from wespoke_tui.scenario.model import Scenario
+from wespoke_tui.scenario.model import Scenario, ScenarioError
 from wespoke_tui.scenario.publish import publish, publish_bad_file
 from wespoke_tui.scenario.report import JsonLines
 from wespoke_tui.scenario.runner import RunResult, run_scenario
@@ -41,6 +42,14 @@ def run_tests(settings: Settings, options: HeadlessOptions, scenario: Scenario) 
             _error(f"--baseline: {exc}")
             publish_bad_file(options.baseline, None, str(exc), settings.lang, options)
             return EXIT_USAGE
+    if settings.chat:
+        try:
+            scenario, dropped = typed(scenario)
+        except ScenarioError as exc:
+            _error(str(exc))
+            publish_bad_file(exc.path, exc.line, exc.message, settings.lang, options)
+            return EXIT_USAGE
+        print(f"wespoke-tui: {not_checked_note(dropped)}", file=sys.stderr, flush=True)
     try:
         audio = turn_audio(scenario, settings.lang)
     except SpeechError as exc:

@@ -118,15 +118,23 @@ class _Step:
 
 
 async def run_scenario(settings: Settings, scenario: Scenario, audio: dict[int, np.ndarray], run: int) -> RunResult:
-    """One call through the scenario. `audio`: each `say`/`say_wav` turn's samples, by number."""
-    from wespoke_tui.session import CallSession
-
+    """One call through the scenario. `audio`: each `say`/`say_wav` turn's samples, by number.
+    With `settings.chat` it is a text chat instead (`chat_mode.typed` made the turns typed)."""
     started = time.monotonic()
     result = RunResult(scenario, run)
     backend = ScenarioBackend(None)
-    scratch = None if settings.record_calls else Path(tempfile.mkdtemp(prefix="wespoke-test-"))
-    session = CallSession(scenario_settings(settings, scenario, scratch), lambda: backend)
-    watcher = CallWatcher(session, backend.speaker, settings.lang)
+    scratch: Path | None = None
+    session: CallController
+    if settings.chat:  # no audio, nothing recorded
+        from wespoke_tui.controllers.chat import ChatController
+
+        session = ChatController(scenario_settings(settings, scenario))
+    else:
+        from wespoke_tui.session import CallSession
+
+        scratch = None if settings.record_calls else Path(tempfile.mkdtemp(prefix="wespoke-test-"))
+        session = CallSession(scenario_settings(settings, scenario, scratch), lambda: backend)
+    watcher = CallWatcher(session, backend.speaker, settings.lang, text_only=settings.chat)
     steps: list[_Step] = []
     try:
         await session.start()
@@ -136,7 +144,9 @@ async def run_scenario(settings: Settings, scenario: Scenario, audio: dict[int, 
             return result
         turns = scenario.turns
         if scenario.greeting_timeout_s > 0:
-            await _await_answer(watcher, time.monotonic(), scenario.greeting_timeout_s, turns[0], fresh=False)
+            # (A chat's greeting comes with its start: counted from the run's start.)
+            since = started if settings.chat else time.monotonic()
+            await _await_answer(watcher, since, scenario.greeting_timeout_s, turns[0], fresh=False)
         for i, turn in enumerate(turns):
             if watcher.ended_at is not None:
                 result.turns.append(TurnResult(turn, ["the call had ended before this turn"]))
@@ -213,8 +223,9 @@ async def _run_turn(session: CallController, backend: ScenarioBackend, watcher: 
         return _Step(result, began)
     stop: float | None = None
     if turn.action is Action.TYPE:
-        await session.send_text(turn.text or "")
-        end = time.monotonic()
+        sent = time.monotonic()
+        await session.send_text(turn.text or "")  # a text chat's send returns with the whole answer
+        end = sent if watcher.text_only else time.monotonic()
     else:
         assert samples is not None
         utterance = backend.microphone.say(samples)
@@ -240,6 +251,9 @@ async def _run_turn(session: CallController, backend: ScenarioBackend, watcher: 
         result.answered_at = sound + to_wall if sound is not None else None
     texts = [first for first, _ in watcher.texts.values() if first >= since]
     result.transcript_ms = (min(texts) - end) * 1000 if texts else None
+    if watcher.text_only:  # a chat's answer is its text: the first of it is the response
+        result.response_ms = result.transcript_ms
+        result.answered_at = min(texts) + to_wall if texts else None
     result.seconds = time.monotonic() - began
     heard_any = watcher.first_sound(since) is not None or any(first >= began for first, _ in watcher.texts.values())
     return _Step(result, began, no_answer=not answered and not heard_any)

@@ -101,8 +101,11 @@ def talking_at(loud_at: list[float], at: float, states: list[tuple[float, AgentS
 class CallWatcher:
     """Reads the call's events and answers what the runner asks: has the assistant answered?"""
 
-    def __init__(self, controller: CallController, speaker: ListeningSpeaker, lang: Lang = "en") -> None:
+    def __init__(self, controller: CallController, speaker: ListeningSpeaker, lang: Lang = "en", *,
+                 text_only: bool = False) -> None:
         self._lang: Lang = lang
+        self.text_only = text_only  # a text chat: an answer is over when its message is complete
+        self.completed: dict[str, float] = {}  # assistant item id → first seen, once it is final
         self.speaker = speaker
         self.changed = asyncio.Event()
         speaker.on_loud = self.changed.set
@@ -126,9 +129,11 @@ class CallWatcher:
             match event:
                 case AgentStateChanged(state=state):
                     self.agent_states.append((now, state))
-                case TranscriptItem(role=Role.ASSISTANT, id=item_id, text=text):
+                case TranscriptItem(role=Role.ASSISTANT, id=item_id, text=text, final=final):
                     first = self.texts.get(item_id, (now, ""))[0]
                     self.texts[item_id] = (first, text)
+                    if final:
+                        self.completed[item_id] = first
                 case TranscriptItem(role=Role.USER, id=item_id, text=text) if not item_id.startswith("typed-"):
                     first = self.user_texts.get(item_id, (now, ""))[0]
                     self.user_texts[item_id] = (first, text)
@@ -163,6 +168,8 @@ class CallWatcher:
         of speaking carried over from before is an answer that was cut, not this one)."""
         if self.ended_since(since):
             return True
+        if self.text_only:
+            return any(first >= since for first in self.completed.values())
         before = [s for t, s in self.agent_states if t < since]
         # Still speaking when the turn ended (an echo, an answer begun early) counts as speaking.
         states = [(since, before[-1])] if before and not fresh else []
