@@ -546,7 +546,7 @@ async def test_dropped_connection(wespoke_server: TestWespokeServer, lang: str) 
     assert describe(error, lang) == USER_MESSAGES[errors.CONNECTION_ERROR][lang]
 
 
-async def test_dns_failure(wespoke_server: TestWespokeServer) -> None:
+async def test_dns_failure() -> None:
     async with WespokeClient("http://no-such-host.invalid", TEST_API_KEY, timeout=3) as api:
         error = await fails(api.create_token(TEST_ASSISTANT_ID))
     assert error.code == errors.CONNECTION_ERROR

@@ -60,7 +60,7 @@ async def test_a_chat_greets_streams_each_reply_in_place_and_ends_on_the_server(
     wespoke_server: TestWespokeServer,
 ) -> None:
     controller, events = await open_chat(wespoke_server)
-    await asyncio.sleep(0.05)  # the recorder takes the events
+    await events.wait_for(lambda e: isinstance(e, CallStarted))  # the recorder takes the events
     assert controller.state is CallState.CONNECTED
     (chat_id,) = wespoke_server.chats
     record = wespoke_server.chats[chat_id]
@@ -69,7 +69,8 @@ async def test_a_chat_greets_streams_each_reply_in_place_and_ends_on_the_server(
 
     await controller.send_text("  kargom nerede?  ")
     await controller.send_text("   ")  # nothing to send
-    await asyncio.sleep(0.05)  # the recorder takes the events
+    # The recorder takes the events, up to the reply's last one.
+    await events.wait_for(lambda e: isinstance(e, AgentStateChanged) and e.state is AgentState.LISTENING)
     assert events.finals() == [("assistant", "Merhaba, yazın lütfen."), ("user", "kargom nerede?"),
                                ("assistant", "You said: kargom nerede?")]
     reply = [e for e in events.of(TranscriptItem) if e.role == "assistant" and e.id != f"{chat_id}-greeting"]
@@ -166,7 +167,7 @@ async def test_a_chat_the_server_ended_fails_with_chat_ended(wespoke_server: Tes
     (record,) = wespoke_server.chats.values()
     record.ended = True  # e.g. closed by the backend after a timeout
     await controller.send_text("still there?")
-    await asyncio.sleep(0.05)  # the recorder takes the events
+    await events.state(CallState.FAILED)  # the recorder takes the events, up to the last one
     assert controller.state is CallState.FAILED
     assert events.of(StateChanged)[-1].error.code == CHAT_ENDED
     assert [e.error.code for e in events.of(ErrorEvent)] == [CHAT_ENDED]

@@ -42,8 +42,9 @@ def test_silence_does_not_match_the_click() -> None:
 
 
 def test_cost_meter_sees_a_busy_process_and_an_idle_one() -> None:
-    busy = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<3: pass"])
-    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3)"])
+    # Both outlast the measuring window (60 s at most) and are ended once it is measured.
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<60: pass"])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         time.sleep(0.5)
         meters = [CostMeter(busy.pid), CostMeter(idle.pid)]
@@ -52,8 +53,9 @@ def test_cost_meter_sees_a_busy_process_and_an_idle_one() -> None:
         time.sleep(1.5)
         busy_window, idle_window = (meter.stop() for meter in meters)
     finally:
-        busy.wait()
-        idle.wait()
+        for proc in (busy, idle):
+            proc.kill()
+            proc.wait()
     # A loaded machine (CI's, a laptop's) gives the spinning process much less than a core, so the
     # check is the contrast, not an absolute share.
     assert busy_window.cpu_percent > 10 * max(idle_window.cpu_percent, 1.0), (busy_window, idle_window)

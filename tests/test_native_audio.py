@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import time
 import wave
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from wespoke_tui.errors import AUDIO_FALLBACK, MICROPHONE_SILENT, RECORDING_NEED
 from wespoke_tui.events import AssistantLevel, CallState, ErrorCleared, ErrorEvent, MicLevel
 from wespoke_tui.session import CallSession
 from wespoke_tui.session.native_levels import LOST_AFTER_S, DeviceWatch, ProcessedSilence
-from wespoke_tui.settings import AudioEngine
+from wespoke_tui.settings import AudioEngine, Settings
 from wespoke_tui.ui.parts import default_devices
 from wespoke_tui.ui.screens.devices import DevicesScreen
 
@@ -95,12 +96,19 @@ def native(stack: Any, **overrides: Any) -> Any:
     return stack.settings(audio_engine=AudioEngine.NATIVE, **overrides)
 
 
-def test_the_native_module_is_asked_for_and_never_for_the_demo_or_recordings(wespoke_stack, tmp_path) -> None:
-    assert wespoke_stack.settings().audio_engine is AudioEngine.NATIVE  # the default
-    assert isinstance(device_backend(native(wespoke_stack)), NativeBackend)
-    assert isinstance(device_backend(wespoke_stack.settings(audio_engine=AudioEngine.PYTHON)), SoundDeviceBackend)
-    assert isinstance(device_backend(native(wespoke_stack, demo=True)), SoundDeviceBackend)
-    assert isinstance(device_backend(native(wespoke_stack, record_calls=True, record_dir=tmp_path)), SoundDeviceBackend)
+def test_the_native_module_is_asked_for_and_never_for_the_demo_or_recordings(tmp_path) -> None:
+    # Choosing the backend opens nothing: no stack needed. (Making one sets the interpreter's
+    # switch interval for a call's audio threads: put back for the tests that follow.)
+    switch_interval = sys.getswitchinterval()
+    try:
+        assert Settings().audio_engine is AudioEngine.NATIVE  # the default
+        assert isinstance(device_backend(Settings(audio_engine=AudioEngine.NATIVE)), NativeBackend)
+        assert isinstance(device_backend(Settings(audio_engine=AudioEngine.PYTHON)), SoundDeviceBackend)
+        assert isinstance(device_backend(Settings(audio_engine=AudioEngine.NATIVE, demo=True)), SoundDeviceBackend)
+        assert isinstance(device_backend(Settings(audio_engine=AudioEngine.NATIVE, record_calls=True,
+                                                  record_dir=tmp_path)), SoundDeviceBackend)
+    finally:
+        sys.setswitchinterval(switch_interval)
 
 
 async def test_a_native_call_carries_both_ways_with_meters_and_mute_and_leaves_the_room(

@@ -14,6 +14,7 @@ from livekit import rtc
 from tests.stack.livekit_server import free_port
 from tests.support.events import EventRecorder
 from tests.support.signals import dominant_hz
+from tests.support.waiting import eventually
 from wespoke_tui.api import WespokeClient
 from wespoke_tui.audio.wav import WavBackend
 from wespoke_tui.errors import (
@@ -83,8 +84,8 @@ async def test_token_is_accepted_call_connects_and_hang_up_leaves_the_room(wespo
     gone_s = await wait_until_gone(livekit_server, record.room_name, record.identity, within_s=1.0)
     print(f"hang-up → server lists no participant of ours: {(time.monotonic() - hung_up) * 1000:.0f} ms (poll {gone_s * 1000:.0f} ms)")
     assert events.states()[-2:] == [CallState.ENDING, CallState.ENDED]
-    await asyncio.sleep(0.3)  # /end goes out in the background, right after the disconnect
-    assert record.ended
+    # /end goes out in the background, right after the disconnect.
+    await eventually(lambda: record.ended, timeout=2.0, what="the call ended on the API server")
     await session.aclose()
     await events.aclose()
     assert our_tasks() == []

@@ -6,7 +6,7 @@ import stat
 import tomllib
 from pathlib import Path
 
-from tests.ui_support import FIXED_DEVICES, RecordingController, screen_text, settings_for, until
+from tests.ui_support import FIXED_DEVICES, RecordingController, screen_text, settings_for, type_text, until
 from wespoke_tui.events import CallState
 from wespoke_tui.settings import Settings
 from wespoke_tui.ui.app import build_app
@@ -33,7 +33,10 @@ async def test_bad_key_is_refused_and_never_shown(tmp_path: Path) -> None:
     async with app.run_test(size=(100, 36)) as pilot:
         assert isinstance(app.screen, SetupScreen)
         assert "--demo" in screen_text(app)
-        await pilot.press(*"sk_live_topsecret", "enter", *"asst_1", "enter")
+        await type_text(pilot, "sk_live_topsecret")
+        await pilot.press("enter")
+        await type_text(pilot, "asst_1")
+        await pilot.press("enter")
         await pilot.pause()
         text = screen_text(app)
         assert "The key must start with pk_live_ or pk_test_." in text
@@ -44,7 +47,8 @@ async def test_bad_key_is_refused_and_never_shown(tmp_path: Path) -> None:
 async def test_missing_assistant_is_refused_in_turkish(tmp_path: Path) -> None:
     app, made, _ = first_run_app(tmp_path, "tr")
     async with app.run_test(size=(100, 36)) as pilot:
-        await pilot.press(*KEY, "enter", "enter")
+        await type_text(pilot, KEY)
+        await pilot.press("enter", "enter")
         await pilot.pause()
         assert "Asistan kimliği gerekli." in screen_text(app)
         assert made == []
@@ -53,7 +57,10 @@ async def test_missing_assistant_is_refused_in_turkish(tmp_path: Path) -> None:
 async def test_valid_setup_saves_0600_config_and_calls(tmp_path: Path) -> None:
     app, made, controller = first_run_app(tmp_path)
     async with app.run_test(size=(100, 36)) as pilot:
-        await pilot.press(*KEY, "enter", *"asst_xyz789", "enter")
+        await type_text(pilot, KEY)
+        await pilot.press("enter")
+        await type_text(pilot, "asst_xyz789")
+        await pilot.press("enter")
         await until(pilot, lambda: made != [])
         assert (made[0].api_key, made[0].assistant_id) == (KEY, "asst_xyz789")
         config = tmp_path / "wespoke" / "config.toml"
@@ -71,7 +78,9 @@ async def test_valid_setup_saves_0600_config_and_calls(tmp_path: Path) -> None:
 async def test_unchecking_save_writes_nothing(tmp_path: Path) -> None:
     app, made, _ = first_run_app(tmp_path)
     async with app.run_test(size=(100, 36)) as pilot:
-        await pilot.press(*KEY, "enter", *"asst_xyz789")
+        await type_text(pilot, KEY)
+        await pilot.press("enter")
+        await type_text(pilot, "asst_xyz789")
         await pilot.click("#setup-save")
         await pilot.click("#setup-continue")
         await until(pilot, lambda: made != [])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.ui_support import FrozenClock, NullBackend, RecordingController, make_app, settings_for, until
+from tests.ui_support import FrozenClock, NullBackend, RecordingController, make_app, settings_for, type_text, until
 from wespoke_tui.audio.wav import write_wav_48k_mono
 from wespoke_tui.controllers.demo import DemoController
 from wespoke_tui.errors import UNAUTHORIZED, CallError
@@ -84,8 +84,14 @@ def test_idle(snap_compare, lang: str) -> None:
 @LANGS
 def test_setup_screen(snap_compare, lang: str) -> None:
     app = make_app(RecordingController(), settings_for(lang, api_key=None, assistant_id=None))
-    # The key is typed, and shows masked; the assistant id is missing, so the form says so.
-    assert snap_compare(app, press=[*"pk_test_secret123", "enter", "enter"], terminal_size=SIZE)
+
+    async def run_before(pilot) -> None:
+        # The key is typed, and shows masked; the assistant id is missing, so the form says so.
+        await pilot.pause()
+        await type_text(pilot, "pk_test_secret123")
+        await pilot.press("enter", "enter")
+
+    assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
 
 
 def test_connecting(snap_compare) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from textual.events import Key
+from textual.keys import _character_to_key
 
 from tests.support.waiting import eventually
 from wespoke_tui.audio.base import FRAME_SAMPLES
@@ -217,6 +219,18 @@ def make_app(controller: Any, settings: Settings | None = None, **options: Any) 
 async def until(pilot: Any, predicate: Any, timeout: float = 5.0) -> None:
     """Let the app run until `predicate()` holds (events travel through workers)."""
     await eventually(predicate, timeout, 0.02, what="the app", pause=pilot.pause)
+
+
+async def type_text(pilot: Any, text: str) -> None:
+    """Type `text` into the focused widget: the key events `pilot.press(*text)` sends, sent at once
+    (as a fast typist's), then wait until the app has handled them. `pilot.press` waits for the
+    app to go idle after each key, some 60 ms: 2 s for an API key, most of a setup test's time."""
+    app = pilot.app
+    for character in text:
+        key = Key(_character_to_key(character), character)
+        key.set_sender(app)
+        app.post_message(key)
+    await pilot.pause()
 
 
 def screen_text(app: Any) -> str:
