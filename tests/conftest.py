@@ -7,12 +7,28 @@ markers name the PulseAudio rig and the LiveKit Agents worker among those), so
 
 from __future__ import annotations
 
+import gc
 import inspect
+import os
 import re
+import sys
 import types
 from typing import Any
 
 import pytest
+
+
+def keep_compiled_modules() -> None:
+    """Where `PYTHONDONTWRITEBYTECODE` is set (some containers set it), every pytest-xdist worker
+    would compile the test modules and the package anew, and every command-line test the package:
+    a quarter of the inner loop's CPU. The tests let Python keep them in `__pycache__` (ignored by
+    git), in this process and the ones they start. Done before pytest imports (and rewrites) the
+    test modules."""
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+keep_compiled_modules()
 
 pytest_plugins = [
     "tests.stack.wespoke_fixtures",
@@ -37,17 +53,18 @@ STACK_FIXTURES = {
     "livekit_server", "livekit_server_module", "wespoke_stack", "wespoke_server",
 } | RIG_FIXTURES | AGENTS_FIXTURES
 
-# Code in a test, its fixtures or the helpers of tests/ they call that starts a part of the stack
-# itself, without a stack fixture.
-STARTS = {
-    "rig": re.compile(r"\bPulseRig\("),
-    "agents": re.compile(r"\bAgentsWorker\(|\bagents_python\(|[\"']tests\.stack\.agents_assistant[\"']"),
-    "stack": re.compile(
-        r"\b(?:LiveKitServer|WespokeServer|AssistantProcess|AssistantPool|TmuxPane)\("
-        r"|\b(?:start_wespoke_server|make_dispatcher)\("
-        r"|[\"']tmux[\"']"
-        r"|[\"']tests\.stack\.\w+[\"']"
-    ),
+# What, in the code of a test, its fixtures or the helpers of tests/ they call, starts a part of
+# the stack itself without a stack fixture: the names it calls, or the strings it passes (a module
+# it runs with `-m`, the tmux command).
+STARTS_NAMES = {
+    "rig": {"PulseRig"},
+    "agents": {"AgentsWorker", "agents_python"},
+    "stack": {"LiveKitServer", "WespokeServer", "AssistantProcess", "AssistantPool", "TmuxPane",
+              "start_wespoke_server", "make_dispatcher"},
+}
+STARTS_STRINGS = {
+    "agents": re.compile(r"tests\.stack\.agents_assistant"),
+    "stack": re.compile(r"tmux|tests\.stack\.\w+"),
 }
 
 
@@ -57,9 +74,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    sources: dict[Any, str] = {}
+    facts: dict[Any, Facts] = {}
     for item in items:
-        names = set(_stack_markers(item, sources))
+        names = set(_stack_markers(item, facts))
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & STACK_FIXTURES:
             names.add("stack")
@@ -74,58 +91,69 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(name)
 
 
-def _stack_markers(item: pytest.Item, sources: dict[Any, str]) -> set[str]:
-    """The markers that the code run by `item` (test, fixtures, helpers in tests/) calls for."""
-    roots: list[Any] = [getattr(item, "obj", None)]
+Facts = tuple[frozenset[str], frozenset[str], list[Any]]
+
+
+def _stack_markers(item: pytest.Item, facts: dict[Any, Facts]) -> set[str]:
+    """The markers that the code run by `item` calls for: the code of the test, of its fixtures in
+    tests/ and, transitively, of the functions and classes of tests/ (but not of tests/stack/, whose
+    entry points STARTS_NAMES names) that they refer to."""
+    todo: list[Any] = [getattr(item, "obj", None)]
     info = getattr(item, "_fixtureinfo", None)
     for defs in (info.name2fixturedefs.values() if info is not None else ()):
-        roots.extend(d.func for d in defs if _is_test_code(d.func))
-    text = "\n".join(_source_closure(roots, sources))
-    return {name for name, pattern in STARTS.items() if pattern.search(text)}
-
-
-def _source_closure(roots: list[Any], sources: dict[Any, str]) -> list[str]:
-    """The source of each root and, transitively, of the functions and classes of tests/ (but not
-    of tests/stack/, whose entry points STARTS names) that they refer to."""
-    seen: set[int] = set()
-    texts: list[str] = []
-    todo = [r for r in roots if r is not None]
+        todo.extend(d.func for d in defs if _is_test_code(d.func))
+    names: set[str] = set()
+    strings: set[str] = set()
+    visited: set[int] = set()
     while todo:
-        obj = inspect.unwrap(todo.pop())
-        if id(obj) in seen:
+        obj = todo.pop()
+        if obj is None or id(obj) in visited:
             continue
-        seen.add(id(obj))
-        if obj not in sources:
-            try:
-                sources[obj] = inspect.getsource(obj)
-            except (OSError, TypeError):
-                sources[obj] = ""
-        texts.append(sources[obj])
-        todo.extend(_referenced_helpers(obj))
-    return texts
+        visited.add(id(obj))
+        if obj not in facts:
+            facts[obj] = _facts(inspect.unwrap(obj))
+        more_names, more_strings, helpers = facts[obj]
+        names |= more_names
+        strings |= more_strings
+        todo.extend(helpers)
+    return {marker for marker, called in STARTS_NAMES.items() if names & called} | {
+        marker for marker, pattern in STARTS_STRINGS.items() if any(pattern.fullmatch(s) for s in strings)
+    }
 
 
-def _referenced_helpers(obj: Any) -> list[Any]:
-    functions = [obj] if inspect.isfunction(obj) else []
+def _facts(obj: Any) -> Facts:
+    """The names and string constants in the code of `obj` (read from its code objects: no source
+    is parsed) and the helpers of tests/ it refers to."""
+    names: set[str] = set()
+    strings: set[str] = set()
+    helpers: list[Any] = []
+    for function in _functions_of(obj):
+        codes = _codes(function.__code__)
+        function_names = {name for code in codes for name in code.co_names}
+        names |= function_names
+        strings.update(c for code in codes for c in code.co_consts if isinstance(c, str))
+        for name in function_names:
+            ref = function.__globals__.get(name)
+            if (inspect.isfunction(ref) or inspect.isclass(ref)) and _is_test_helper(ref):
+                helpers.append(ref)
+    return frozenset(names), frozenset(strings), helpers
+
+
+def _functions_of(obj: Any) -> list[Any]:
+    if inspect.isfunction(obj):
+        return [obj]
     if inspect.isclass(obj):
         members = [m.fget if isinstance(m, property) else m for m in vars(obj).values()]
-        functions = [f for f in map(inspect.unwrap, filter(None, members)) if inspect.isfunction(f)]
-    found = []
-    for function in functions:
-        namespace = function.__globals__
-        for name in _code_names(function.__code__):
-            ref = namespace.get(name)
-            if (inspect.isfunction(ref) or inspect.isclass(ref)) and _is_test_helper(ref):
-                found.append(ref)
-    return found
+        return [f for f in map(inspect.unwrap, filter(None, members)) if inspect.isfunction(f)]
+    return []
 
 
-def _code_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
+def _codes(code: types.CodeType) -> list[types.CodeType]:
+    found = [code]
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            names |= _code_names(const)
-    return names
+            found.extend(_codes(const))
+    return found
 
 
 def _is_test_code(obj: Any) -> bool:
@@ -135,3 +163,11 @@ def _is_test_code(obj: Any) -> bool:
 
 def _is_test_helper(obj: Any) -> bool:
     return _is_test_code(obj) and not obj.__module__.startswith("tests.stack")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The modules and objects collection made live for the whole run: frozen out of the garbage
+    collector's sight, so that its full passes (Python's own during the tests, and pytest's five at
+    the end) walk only what the tests make."""
+    gc.collect()
+    gc.freeze()
