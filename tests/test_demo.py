@@ -73,7 +73,7 @@ async def test_muted_speech_is_neither_recorded_nor_repeated(short_greeting: Pat
     rec = EventRecorder(demo)
     await demo.set_muted(True)
     await demo.start()
-    await asyncio.sleep(2.5)
+    await eventually(lambda: backend.input.played, timeout=10, what="the speech and the second of silence after it")
     assert not [line for line in rec.lines() if line.role == "user"]
     assert len(backend.output.written) <= 25  # the greeting only
     # The meter still reads the microphone while muted, so the UI can say "you are muted".
@@ -87,10 +87,10 @@ async def test_hang_up_during_the_greeting_stops_playback() -> None:
     demo = DemoController(Settings(lang="tr"), lambda: backend)
     rec = EventRecorder(demo)
     await demo.start()
-    await asyncio.sleep(0.3)
+    await eventually(lambda: len(backend.output.written) >= 10, what="the greeting playing")
     await demo.hang_up()
     written_at_hang_up = len(backend.output.written)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # a window: nothing more is written
     await rec.until(lambda: CallState.ENDED in rec.states(), timeout=8.0)
     assert len(backend.output.written) == written_at_hang_up
     greeting_frames = read_wav_48k_mono(greeting_path("tr")).size // FRAME_SAMPLES

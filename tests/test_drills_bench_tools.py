@@ -42,15 +42,18 @@ def test_silence_does_not_match_the_click() -> None:
 
 
 def test_cost_meter_sees_a_busy_process_and_an_idle_one() -> None:
-    # Both outlast the measuring window (60 s at most) and are ended once it is measured.
-    busy = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<60: pass"])
-    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # Both say when they run their loop, outlast the measuring window (60 s at most) and are ended
+    # once it is measured. Half a second is 50 ticks of the kernel's CPU clock for a whole core.
+    ready = "import time, sys\nprint(flush=True)\nt = time.time()\n"
+    busy = subprocess.Popen([sys.executable, "-c", ready + "while time.time() - t < 60: pass"], stdout=subprocess.PIPE)
+    idle = subprocess.Popen([sys.executable, "-c", ready + "time.sleep(60)"], stdout=subprocess.PIPE)
     try:
-        time.sleep(0.5)
+        for proc in (busy, idle):
+            assert proc.stdout is not None and proc.stdout.readline() == b"\n"
         meters = [CostMeter(busy.pid), CostMeter(idle.pid)]
         for meter in meters:
             meter.start()
-        time.sleep(1.5)
+        time.sleep(0.5)  # a window: what the meters measure
         busy_window, idle_window = (meter.stop() for meter in meters)
     finally:
         for proc in (busy, idle):

@@ -64,10 +64,10 @@ async def test_closing_the_microphone_cancels_what_was_not_said() -> None:
 
 async def test_the_speaker_forgets_loud_frames_a_barge_in_dropped_unplayed() -> None:
     speaker = ListeningSpeaker(None)
-    await speaker.start()
     loud = np.full(FRAME_SAMPLES, 8000, dtype=np.int16)
     quiet = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-    before = time.monotonic()
+    before = time.monotonic()  # before the player's clock starts: its first frame is laid at that start
+    await speaker.start()
     for _ in range(50):  # half a second of sound arriving at once: laid one after the other
         speaker.write(loud)
     speaker.write(quiet)

@@ -146,6 +146,12 @@ class NullInput:
         self._realtime = realtime
         self._closed = False
         self.started = False
+        self.delivered = 0  # frames the caller has taken, scripted and silent
+
+    @property
+    def played(self) -> bool:
+        """Every scripted frame has been taken."""
+        return self.delivered >= len(self._frames)
 
     async def start(self) -> None:
         self.started = True
@@ -156,6 +162,7 @@ class NullInput:
         while not self._closed:
             yield self._frames[index] if index < len(self._frames) else silence
             index += 1
+            self.delivered = index
             await asyncio.sleep(0.01 if self._realtime else 0)
 
     async def aclose(self) -> None:

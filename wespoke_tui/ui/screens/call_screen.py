@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Label
+from textual.widgets import Label
 
 from wespoke_tui.errors import CallError, describe
 from wespoke_tui.events import (
@@ -45,6 +45,7 @@ from wespoke_tui.ui.screens.confirm_delete_record import ConfirmDeleteRecord
 from wespoke_tui.ui.screens.confirm_hang_up import ConfirmHangUp
 from wespoke_tui.ui.screens.mic_consent import MicConsent
 from wespoke_tui.ui.widgets.call_button import CallButton
+from wespoke_tui.ui.widgets.footer import Footer
 from wespoke_tui.ui.widgets.message_input import MessageInput
 from wespoke_tui.ui.widgets.mic_toggle import MicToggle
 from wespoke_tui.ui.widgets.quality_panel import QualityPanel

@@ -6,10 +6,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Label
+from textual.widgets import Button, Label
 
 from wespoke_tui.i18n import Texts
 from wespoke_tui.ui.keys import localize_bindings
+from wespoke_tui.ui.widgets.footer import Footer
 
 
 class ConfirmHangUp(ModalScreen[bool]):

@@ -17,12 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Label, Select
+from textual.widgets import Button, Label, Select
 
 from wespoke_tui.audio.device_choice import choice_text, matching_devices
 from wespoke_tui.errors import CallError, describe
 from wespoke_tui.i18n import Texts
 from wespoke_tui.ui.keys import localize_bindings
+from wespoke_tui.ui.widgets.footer import Footer
 from wespoke_tui.ui.widgets.volume_meter import VolumeMeter
 
 

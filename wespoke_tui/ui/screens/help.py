@@ -7,10 +7,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from wespoke_tui.i18n import Texts
 from wespoke_tui.ui.keys import localize_bindings
+from wespoke_tui.ui.widgets.footer import Footer
 
 KEYS: list[tuple[str, str]] = [
     ("c, Enter", "help.call"),

@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from wespoke_tui.i18n import Texts
 from wespoke_tui.settings import KEY_PREFIXES
 from wespoke_tui.ui.keys import localize_bindings
+from wespoke_tui.ui.widgets.footer import Footer
 
 
 @dataclass(frozen=True, slots=True)
