@@ -7,6 +7,9 @@ is no silent fallback to the key itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from wespoke_tui.errors import Lang
 
 STRINGS: dict[str, dict[Lang, str]] = {
@@ -253,18 +256,21 @@ STRINGS: dict[str, dict[Lang, str]] = {
 
 def text(key: str, lang: Lang, **values: object) -> str:
     """The string for `key` in `lang`, formatted with `values`."""
-    template = STRINGS[key][lang]
-    return template.format(**values) if values else template
+    return Texts(lang)(key, **values)
 
 
 class Texts:
-    """`text` bound to one language, so a widget asks `self.t("key")`."""
+    """A table of strings bound to one language, so a widget asks `self.t("key")`. The app's
+    table is STRINGS; the scenario reports' (`scenario/texts.py`) is a subclass with its own."""
+
+    strings: ClassVar[Mapping[str, Mapping[Lang, str]]] = STRINGS
 
     def __init__(self, lang: Lang) -> None:
         self.lang: Lang = lang
 
     def __call__(self, key: str, **values: object) -> str:
-        return text(key, self.lang, **values)
+        template = self.strings[key][self.lang]
+        return template.format(**values) if values else template
 
     def has(self, key: str) -> bool:
-        return key in STRINGS
+        return key in self.strings

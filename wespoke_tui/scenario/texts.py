@@ -1,16 +1,16 @@
 """The words of the scenario reports people read (the text report, the GitHub step summary), in
-Turkish and English, kept as i18n.py keeps the app's: a key, both languages, the same
-placeholders; a missing key is a bug the tests catch. JSON and JUnit reports are for programs:
-their keys stay English and are not here. Failure messages come from the checks, in English.
-
-Only the standard library.
+Turkish and English, kept as i18n.py keeps the app's (its `Texts`, on this table): a key, both
+languages, the same placeholders; a missing key is a bug the tests catch. JSON and JUnit reports
+are for programs: their keys stay English and are not here. Failure messages come from the
+checks, in English.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from wespoke_tui.errors import Lang
+from wespoke_tui.i18n import Texts
 
-Lang = Literal["tr", "en"]
+__all__ = ["REPORT_STRINGS", "Lang", "ReportTexts"]
 
 REPORT_STRINGS: dict[str, dict[Lang, str]] = {
     "pass": {"en": "PASS", "tr": "GEÇTİ"},
@@ -91,20 +91,10 @@ REPORT_STRINGS: dict[str, dict[Lang, str]] = {
 }
 
 
-def report_text(key: str, lang: Lang, **values: object) -> str:
-    """The string for `key` in `lang`, formatted with `values`."""
-    template = REPORT_STRINGS[key][lang]
-    return template.format(**values) if values else template
+class ReportTexts(Texts):
+    """The reports' strings bound to one language: `t("key", …)`."""
 
-
-class ReportTexts:
-    """`report_text` bound to one language: `t("key", …)`."""
-
-    def __init__(self, lang: Lang) -> None:
-        self.lang: Lang = lang
-
-    def __call__(self, key: str, **values: object) -> str:
-        return report_text(key, self.lang, **values)
+    strings = REPORT_STRINGS
 
     def ms(self, value: float | None) -> str:
         return self("none") if value is None else self("ms", value=value)
