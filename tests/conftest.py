@@ -165,6 +165,22 @@ def _is_test_helper(obj: Any) -> bool:
     return _is_test_code(obj) and not obj.__module__.startswith("tests.stack")
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """How many workers `-n auto` (pyproject.toml's addopts) starts. The whole set of pure tests
+    (`-m "not stack"`, no files named): two a core, at most eight, since most of their time is
+    waiting (a Textual pilot lets the app go idle after each key, the demo plays in real time, the
+    command-line tests start processes). Anything else runs in one process: the stack's tests
+    share its servers and its sound rig, and for a few named tests workers cost more than they
+    save. `-n N` on the command line overrides this, `-n 0` for one process."""
+    pure = "not stack" in (config.option.markexpr or "")
+    whole = config.args_source is not pytest.Config.ArgsSource.ARGS
+    if not (pure and whole):
+        return 0
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own answer reads it
+    return min(8, 2 * (os.cpu_count() or 1))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """The modules and objects collection made live for the whole run: frozen out of the garbage
     collector's sight, so that its full passes (Python's own during the tests, and pytest's five at
