@@ -4,17 +4,14 @@ each check finds what was put there and nothing else, at the edges of its thresh
 
 from __future__ import annotations
 
-import json
-import time
 import wave
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.recordings import ASSISTANT, CALLER, EPOCH, RATE, Call, ten_minute_call
 from tests.support.signals import sine, voice_like
-from wespoke_tui.audio.recording import StereoWavFile
 from wespoke_tui.i18n import Texts
 from wespoke_tui.scenario.audio_checks import (
     RecordingAudio,
@@ -27,47 +24,6 @@ from wespoke_tui.scenario.audio_checks import (
 from wespoke_tui.scenario.model import Action, AudioCheck, Scenario, Turn
 from wespoke_tui.scenario.runner import RunResult, TurnResult
 from wespoke_tui.session.recording import CallRecording
-
-RATE = 48_000
-EPOCH = 1_760_000_000.25  # the recording's t=0 in epoch seconds
-CALLER, ASSISTANT = 0, 1
-
-
-class Call:
-    """A stereo recording being made up: sounds put on either side at a time."""
-
-    def __init__(self, seconds: float) -> None:
-        self.stereo = np.zeros((round(seconds * RATE), 2), dtype=np.int16)
-
-    def put(self, side: int, at_s: float, samples: np.ndarray) -> float:
-        """Lay `samples` from `at_s`; returns where their speech ends as the runner has it (the
-        sample after the last one above −40 dBFS), in seconds."""
-        at = round(at_s * RATE)
-        self.stereo[at:at + samples.size, side] = samples
-        loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 328)
-        return (at + (int(loud[-1]) + 1 if loud.size else samples.size)) / RATE
-
-    def say(self, at_s: float, seconds: float) -> TurnSpan:
-        """The caller speaks; the span of a spoken turn numbered later by `spans()`."""
-        end = self.put(CALLER, at_s, voice_like(seconds))
-        return TurnSpan(0, at_s, end)
-
-    def answer(self, at_s: float, seconds: float, dbfs: float = -6.0) -> None:
-        self.put(ASSISTANT, at_s, voice_like(seconds, dbfs))
-
-    def write(self, directory: Path, started: float = EPOCH) -> Path:
-        """The WAV with the product's writer, and the summary as CallRecording writes it."""
-        wav = directory / "20251009-085320-call.wav"
-        out = StereoWavFile(wav)
-        for first in range(0, self.stereo.shape[0], RATE):  # in appends, as flushed during a call
-            out.append(self.stereo[first:first + RATE])
-        out.close()
-        summary = {"call_id": "call", "assistant": "Test", "duration_s": self.stereo.shape[0] / RATE,
-                   "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(),
-                   "audio_seconds": self.stereo.shape[0] / RATE,
-                   "files": {k: wav.with_suffix(f".{k}").name for k in ("wav", "jsonl", "txt", "json")}, "turns": []}
-        wav.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        return wav
 
 
 def numbered(*spans: TurnSpan) -> list[TurnSpan]:
@@ -343,23 +299,11 @@ def test_a_recording_that_is_not_stereo_or_has_no_summary(tmp_path: Path) -> Non
         recording_start(mono)
 
 
-def test_ten_minutes_are_checked_in_well_under_a_second(tmp_path: Path) -> None:
-    """A 10-minute call of 60 ten-second turns, each answer with 2.4 s of dead air."""
-    block = Call(10.0)
-    block.say(0.0, 2.0)
-    block.answer(2.6, 2.0)
-    block.answer(7.0, 2.0)  # 2.4 s of silence inside the answer
-    call = Call(600.0)
-    call.stereo[:] = np.tile(block.stereo, (60, 1))
-    spans = [TurnSpan(n + 1, n * 10.0, n * 10.0 + 2.0) for n in range(60)]
-    wav = call.write(tmp_path)
-    times = []
-    for _ in range(2):  # the better of two: the first reads the file from the disk
-        started = time.perf_counter()
-        audio = check_recording(wav, spans)
-        times.append(time.perf_counter() - started)
-    seconds = min(times)
-    print(f"10-minute recording checked in {seconds * 1000:.0f} ms")
+def test_a_ten_minute_call_is_checked_turn_by_turn(tmp_path: Path) -> None:
+    """A 10-minute call of 60 ten-second turns, each answer with 2.4 s of dead air: each turn has
+    its one finding. (How long the checks take is measured by `python -m tests.bench.audio_checks`,
+    BENCHMARKS.md.)"""
+    wav = ten_minute_call().write(tmp_path)
+    audio = check_recording(wav, [TurnSpan(n + 1, n * 10.0, n * 10.0 + 2.0) for n in range(60)])
     assert len(audio.turns) == 60
     assert all(c == [AudioCheck.DEAD_AIR] for c in checks(audio).values()) and len(checks(audio)) == 60
-    assert seconds < 1.0

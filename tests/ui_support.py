@@ -157,13 +157,17 @@ class NullInput:
         self.started = True
 
     async def frames(self) -> AsyncIterator[np.ndarray]:
+        """Frame n is due n × 10 ms after the first, as a sound card's are: a loop woken late
+        gets the frames that came due meanwhile at once (no drift on a busy machine)."""
         silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        loop = asyncio.get_running_loop()
+        first = loop.time()
         index = 0
         while not self._closed:
             yield self._frames[index] if index < len(self._frames) else silence
             index += 1
             self.delivered = index
-            await asyncio.sleep(0.01 if self._realtime else 0)
+            await asyncio.sleep(max(0.0, first + index * 0.01 - loop.time()) if self._realtime else 0)  # pacing
 
     async def aclose(self) -> None:
         self._closed = True
