@@ -179,7 +179,7 @@ async def test_the_last_response_time_is_measured_from_the_end_of_speech_to_the_
             loud = await asyncio.to_thread(assistant.wait_for, "frame_rms", lambda e: e["rms_dbfs"] > -30, 15)
             quiet = await asyncio.to_thread(assistant.wait_for, "frame_rms",
                                             lambda e: e["t"] > loud["t"] + 0.5 and e["rms_dbfs"] < -60, 10)
-            await asyncio.sleep(max(0.0, answer_after_s - (time.time() - quiet["wall"])))  # scenario: answer 1 s after
+            await asyncio.sleep(max(0.0, answer_after_s - (time.time() - quiet["wall"])))  # scenario: answer 1 s after the end of speech
             timeline.mark("tone commanded")
             assistant.send({"cmd": "tone", "freq": 500, "seconds": 0.8, "dbfs": -12})
             measured = await events.wait_for(lambda e: isinstance(e, CallQuality) and e.response_ms is not None,
