@@ -260,7 +260,7 @@ class CuedMicrophone:
         while not self._closed:
             delay = start + index * 0.01 - loop.time()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await asyncio.sleep(delay)  # pacing: one 10 ms frame
             index += 1
             if playing is None and self._queue:
                 playing = self._queue.pop(0)
@@ -332,11 +332,11 @@ async def test_tui_call_shows_states_takes_typed_text_and_yields_to_the_user(age
         # do every few ms) once per change, a frame after it, to read what it shows.
         seen = None
         while True:
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # poll
             if app.status.agent_state == seen:
                 continue
             seen = app.status.agent_state
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # pacing: a frame after the change, for the bar to be rendered
             text = " ".join(widget_text(app.query_one(StatusBar)).split())
             word = text.split("Assistant is: ", 1)[1].split(" ")[0] if "Assistant is: " in text else ""
             if word and (not shown or shown[-1] != word):
@@ -498,7 +498,7 @@ async def test_typed_text_takes_lk_chat_only_to_a_plain_agent(
         deadline = time.monotonic() + 10
         while (seen := session.room.remote_participants.get("agent-under-test") if session.room else None) is None:
             assert time.monotonic() < deadline, "the session never saw the participant"
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # poll
         kinds = {"agent": rtc.ParticipantKind.PARTICIPANT_KIND_AGENT, "standard": rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD}
         assert seen.kind == kinds[kind]
 
@@ -512,7 +512,7 @@ async def test_typed_text_takes_lk_chat_only_to_a_plain_agent(
         deadline = time.monotonic() + 10
         while not any(text == "marker" for _, text in chat):
             assert time.monotonic() < deadline, f"the marker never arrived: {chat}"
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # poll
         caller = f"user-{call.call_id}"
         assert chat == ([(caller, "hello there")] if on_lk_chat else []) + [(caller, "marker")]
     finally:
@@ -528,7 +528,7 @@ from pathlib import Path
 from tests.stack.agents_control import AgentsWorker
 worker = AgentsWorker(sys.argv[1], Path(sys.argv[2]), agent_name=sys.argv[3]).start()
 print(worker.proc.pid, flush=True)
-time.sleep(600)
+time.sleep(600)  # scenario: the parent lives until the test kills it
 """
 
 
@@ -556,7 +556,7 @@ def test_worker_leaves_with_a_dead_test_process(agents_livekit: LiveKitServer, t
         deadline = time.monotonic() + 20
         while not _gone(pid):
             assert time.monotonic() < deadline, "the worker outlived its test process"
-            time.sleep(0.05)
+            time.sleep(0.05)  # poll
     finally:
         if parent.poll() is None:
             parent.kill()

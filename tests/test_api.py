@@ -203,7 +203,7 @@ async def test_dispatch_runs_in_the_background_after_the_token() -> None:
     done = threading.Event()
 
     def dispatch(record: CallRecord, server: WespokeServer) -> None:
-        time.sleep(1.0)  # a slow assistant start must not hold up the token answer
+        time.sleep(1.0)  # scenario: a slow assistant start must not hold up the token answer
         seen.append((record.call_id, record.room_name))
         done.set()
 

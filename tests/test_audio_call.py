@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,9 @@ async def run_call(wespoke_stack: Any, rig: PulseRig, tmp_path: Path, mic_wav: P
     assistant = wespoke_stack.assistant_for(session.call_id)
     await asyncio.to_thread(assistant.wait_for, "greeting_done", None, 20)
     await asyncio.to_thread(rig.play_into_mic, mic_wav, wait=True)
-    await asyncio.sleep(1.0)
+    played = time.time()
+    # The assistant has heard all of it: a quiet second reported after the file's end.
+    await asyncio.to_thread(assistant.wait_for, "energy", lambda e: e["wall"] >= played and e["rms_dbfs"] <= -50, 10)
     health = backend.health()
     await session.hang_up()
     await session.aclose()

@@ -20,6 +20,7 @@ import pytest
 
 from tests.stack.pulse_rig import PulseRig, alsa_base_config, segments, write_realtime
 from tests.support.signals import dominant_hz, frame_levels, power_dbfs, read_wav, sine, write_wav
+from tests.support.waiting import eventually
 from wespoke_tui.audio.devices import (
     format_devices,
     list_devices,
@@ -99,6 +100,12 @@ def test_the_saved_form_names_the_rig_device_under_its_host_api(sound_rig: Pulse
         resolve_device("rig_mic [JACK]", "input")
 
 
+def sound_ended(samples: np.ndarray, quiet_frames: int = 10) -> bool:
+    """Whether `samples` hold a sound (a 10 ms frame above -40 dBFS) followed by `quiet_frames` quiet ones."""
+    levels = frame_levels(samples)
+    return levels.size > quiet_frames and bool((levels > -40).any()) and bool((levels[-quiet_frames:] <= -40).all())
+
+
 async def test_capture_and_playback_on_devices_chosen_by_name(sound_rig: PulseRig, tmp_path: Path) -> None:
     backend = SoundDeviceBackend(
         Settings(input_device="rig_mic", output_device=str(index_of("rig_speaker")), aec=False, noise_suppression=False, auto_gain=False)
@@ -117,11 +124,20 @@ async def test_capture_and_playback_on_devices_chosen_by_name(sound_rig: PulseRi
 
     task = asyncio.create_task(consume())
     sound_rig.start_recording_speaker(tmp_path / "out.wav")
-    await asyncio.sleep(0.2)
+    recording = tmp_path / "out.raw"  # what the rig's recorder writes as it goes
+    await eventually(lambda: recording.exists() and recording.stat().st_size > 0, timeout=5, what="the speaker recorded")
     player = sound_rig.play_into_mic(write_wav(tmp_path / "in.wav", sine(1000, 1.0, -20.0)))
     await write_realtime(output.write, sine(660, 1.0, -20.0))
     await asyncio.to_thread(player.wait, 10)
-    await asyncio.sleep(0.4)
+
+    def recorded_so_far() -> np.ndarray:
+        raw = recording.read_bytes()
+        return np.frombuffer(raw[: len(raw) // 2 * 2], dtype=np.int16)
+
+    await eventually(lambda: sound_ended(np.concatenate(frames) if frames else np.zeros(0, np.int16)), timeout=5,
+                     interval=0.05, what="the tone captured to its end")
+    await eventually(lambda: sound_ended(recorded_so_far()), timeout=5, interval=0.05,
+                     what="the speaker recorded to the tone's end")
     task.cancel()
     recorded, _ = read_wav(sound_rig.stop_recording())  # type: ignore[arg-type]
     await capture.aclose()
@@ -136,7 +152,7 @@ async def test_capture_and_playback_on_devices_chosen_by_name(sound_rig: PulseRi
 
 async def test_mic_probe_yields_levels_at_a_bounded_rate(sound_rig: PulseRig, tmp_path: Path) -> None:
     player = sound_rig.play_into_mic(write_wav(tmp_path / "tone.wav", sine(1000, 3.0, -20.0)))
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # a window: the tone is on before the probe opens
     started = time.monotonic()
     levels = [level async for level in MicLevelProbe("rig_mic", seconds=1.5, rate_hz=20).levels()]
     elapsed = time.monotonic() - started

@@ -14,9 +14,10 @@ from livekit.rtc import stats
 
 from tests.support.events import EventRecorder
 from tests.support.signals import tone_wav
+from tests.support.waiting import eventually
 from tests.test_session import make_settings
 from wespoke_tui.audio.base import FRAME_SAMPLES
-from wespoke_tui.audio.wav import WavBackend, WavOutput
+from wespoke_tui.audio.wav import OUTPUT_SLACK_SAMPLES, WavBackend, WavOutput
 from wespoke_tui.events import CallQuality, CallState, QualityLevel
 from wespoke_tui.session import CallSession
 from wespoke_tui.session.quality import QualityMonitor, rate
@@ -35,8 +36,8 @@ async def test_a_real_call_reports_its_connection_and_audio_each_second(wespoke_
     assert session.state is CallState.CONNECTED
     assistant = wespoke_stack.assistant_for(session.call_id, timeout=30)
     await asyncio.to_thread(assistant.wait_for, "greeting_start", None, 30)  # the stack's time, not ours
-    await events.wait_for(lambda e: isinstance(e, CallQuality) and e.bitrate_in_kbps is not None, timeout=10)
-    await asyncio.sleep(3.0)
+    await events.until(lambda: len([q for q in events.of(CallQuality) if q.bitrate_in_kbps is not None]) >= 3,
+                       timeout=15)
     await session.aclose()
     await events.aclose()
     samples = [q for q in events.of(CallQuality) if q.bitrate_in_kbps is not None]
@@ -86,7 +87,7 @@ async def subscribed_to(session: CallSession, identity: str, within_s: float) ->
         if participant is not None and any(p.subscribed and p.track is not None
                                            for p in participant.track_publications.values()):
             return True
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # poll
     return False
 
 
@@ -178,14 +179,15 @@ async def test_the_last_response_time_is_measured_from_the_end_of_speech_to_the_
             loud = await asyncio.to_thread(assistant.wait_for, "frame_rms", lambda e: e["rms_dbfs"] > -30, 15)
             quiet = await asyncio.to_thread(assistant.wait_for, "frame_rms",
                                             lambda e: e["t"] > loud["t"] + 0.5 and e["rms_dbfs"] < -60, 10)
-            await asyncio.sleep(max(0.0, answer_after_s - (time.time() - quiet["wall"])))
+            await asyncio.sleep(max(0.0, answer_after_s - (time.time() - quiet["wall"])))  # scenario: answer 1 s after the end of speech
             timeline.mark("tone commanded")
             assistant.send({"cmd": "tone", "freq": 500, "seconds": 0.8, "dbfs": -12})
             measured = await events.wait_for(lambda e: isinstance(e, CallQuality) and e.response_ms is not None,
                                              timeout=10)
             timeline.response_ms = measured.response_ms
             await asyncio.to_thread(assistant.wait_for, "tone_done", None, 5)
-            await asyncio.sleep(0.2)
+            await eventually(lambda: timeline.answer_heard() is not None, timeout=5, interval=0.05,
+                             what="the answer in the speaker's file")
         finally:
             await session.aclose()
             await events.aclose()
@@ -217,7 +219,9 @@ async def test_the_wav_speaker_says_when_a_frame_written_now_is_heard() -> None:
         speaker.write(frame)
     assert delays == pytest.approx([0.0, 0.02, 0.04, 0.06, 0.08], abs=0.005)
     assert speaker.queued_ms == pytest.approx(100, abs=5)
-    await asyncio.sleep(0.25)  # the player ran dry: the next frame is laid at now
+    # The player runs dry (beyond its slack): the next frame is laid at now.
+    await eventually(lambda: speaker._now_samples() - speaker._cursor > OUTPUT_SLACK_SAMPLES, timeout=2,
+                     what="the player to run dry")
     assert speaker.delay_s() == 0.0
     await speaker.aclose()
     assert speaker.delay_s() == 0.0

@@ -182,7 +182,7 @@ async def test_hanging_up_while_the_chat_opens_still_ends_it_on_the_server(wespo
     controller = make_controller(chat_settings(wespoke_server), lambda: pytest.fail("no audio"))
     events = EventRecorder(controller)  # type: ignore[arg-type]
     start = asyncio.get_running_loop().create_task(controller.start())
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # scenario: hang up 0.2 s into the (held) chat start
     await controller.hang_up()
     await start
     await controller.aclose()
@@ -196,7 +196,7 @@ async def test_hanging_up_during_a_reply_stops_it_and_ends_the_chat(wespoke_serv
     controller, events = await open_chat(wespoke_server)
     wespoke_server.fail_next("chat_message", delay_s=5.0)  # the reply does not come
     send = asyncio.get_running_loop().create_task(controller.send_text("a slow one"))
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # scenario: hang up 0.3 s into the reply that does not come
     await asyncio.wait_for(controller.hang_up(), 4.0)
     await asyncio.wait_for(send, 2.0)  # the sender is released, not left waiting
     await controller.aclose()

@@ -161,7 +161,7 @@ async def no_call_left_open(stack: Stack, within_s: float = 1.0) -> None:
         if not left:
             return
         assert time.monotonic() < deadline, f"still in a room after {within_s} s: {left}"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # poll
 
 
 @contextlib.asynccontextmanager
@@ -197,7 +197,7 @@ async def test_server_killed_and_restarted_within_5s_reconnects_and_audio_flows_
 
     stack.livekit.kill()
     killed = time.monotonic()
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(2.0)  # scenario: the server is down for 2 s
     stack.livekit.start()  # same ports: the clients find it at the same URL
     back = await events.state(CallState.CONNECTED, timeout=15, since=killed)
     took = time.monotonic() - killed
@@ -249,7 +249,7 @@ async def test_server_frozen_3s_the_call_recovers_and_audio_flows(
     await events.heard(timeout=20, since=0.0)
     frozen = time.monotonic()
     stack.livekit.freeze()
-    await asyncio.sleep(3.0)
+    await asyncio.sleep(3.0)  # scenario: the server is frozen for 3 s
     stack.livekit.thaw()
     thawed_wall, thawed = time.time(), time.monotonic()
     await assistant_hears_us(assistant, thawed_wall, timeout=20)
@@ -273,7 +273,7 @@ async def test_server_frozen_30s_fails_the_call_clearly(
         failed = await events.state(CallState.FAILED, timeout=30, since=frozen)
         took = time.monotonic() - frozen
     finally:
-        await asyncio.sleep(max(0.0, frozen + 30.0 - time.monotonic()))
+        await asyncio.sleep(max(0.0, frozen + 30.0 - time.monotonic()))  # scenario: the freeze lasts 30 s
         stack.livekit.thaw()
     print(f"frozen 30 s: failed({failed.error.code if failed.error else None}) {took:.1f} s into the freeze; "
           f"states {events.states(since=frozen)}")

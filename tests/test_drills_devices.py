@@ -60,7 +60,7 @@ async def test_microphone_dying_mid_call_is_a_microphone_error_and_the_call_goes
     spoke = time.monotonic()
     assistant.send({"cmd": "tone", "freq": 523, "seconds": 1.0, "dbfs": -12})
     await events.heard(timeout=10, since=spoke)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # a window: the call goes on for 1 s on the speaker alone
     assert session.state == CallState.CONNECTED
     assert CallState.FAILED not in events.states(since=died)
 

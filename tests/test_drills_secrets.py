@@ -74,8 +74,8 @@ async def test_tui_call_leaks_no_secret_and_keeps_the_config_private(
         tui.keys("y")
         await wait_joined(stack)
         screens["connected"] = await asyncio.to_thread(tui.wait_screen, "Connected")
-        await asyncio.sleep(2.0)  # the greeting, the transcript, the meters
-        screens["in call"] = tui.screen()
+        # The greeting, the transcript (to the assistant's last scripted line), the meters.
+        screens["in call"] = await asyncio.to_thread(tui.wait_screen, "standard transcription")
         tui.keys("h")
         screens["confirm"] = await asyncio.to_thread(tui.wait_screen, "Yes, end it (y)")
         tui.keys("y")

@@ -49,7 +49,7 @@ async def wait_joined(stack: Stack, timeout: float = 20.0) -> tuple[str, str]:
         for record in list(stack.api.calls.values()):
             if record.identity in await stack.livekit.list_participants(record.room_name):
                 return record.room_name, record.identity
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # poll
     raise AssertionError(f"no caller joined within {timeout} s")
 
 
@@ -60,10 +60,8 @@ async def wait_call_settled(stack: Stack, room: str, identity: str, timeout: flo
     deadline = time.monotonic() + timeout
     while (await stack.livekit.published_tracks(room)).get(identity, 0) == 0:
         assert time.monotonic() < deadline, f"the caller published no track within {timeout} s"
-        await asyncio.sleep(0.05)
-    settled = time.monotonic() + PUBLISH_SETTLE_S
-    while time.monotonic() < settled:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # poll
+    await asyncio.sleep(PUBLISH_SETTLE_S)  # a window: the app's hold on the Leave after the publish runs out
 
 
 async def seconds_until_gone(stack: Stack, timeout: float) -> float:
@@ -75,7 +73,7 @@ async def seconds_until_gone(stack: Stack, timeout: float) -> float:
         if not ours:
             return elapsed
         assert elapsed < timeout, f"still in a room {elapsed:.2f} s later: {ours}"
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # poll
 
 
 def leave_story(log_file: Path) -> str:
@@ -124,9 +122,9 @@ async def test_headless_signalled_during_connect_leaves_the_room(stack: Stack, t
     try:
         run = HeadlessRun(stack, tmp_path)
         await asyncio.to_thread(run.wait_line, "Connecting…")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # scenario: the signal comes 0.2 s into the hanging connect
         run.proc.send_signal(sig)
-        await asyncio.sleep(FREEZE_S)
+        await asyncio.sleep(FREEZE_S)  # scenario: the server stays frozen FREEZE_S after the signal
     finally:
         stack.livekit.thaw()
     thawed = time.monotonic()
@@ -178,7 +176,7 @@ class TuiInTmux(TmuxPane):
         self.close_terminal()
         for pid in self.pids:  # never leave an app behind, whatever the drill found
             if Path(f"/proc/{pid}").exists():
-                time.sleep(1.0)
+                time.sleep(1.0)  # a window: a second to exit by itself before the kill
                 if Path(f"/proc/{pid}").exists():
                     os.kill(pid, signal.SIGKILL)
 
@@ -202,7 +200,7 @@ async def _signal_tui_and_check(stack: Stack, tui: TuiInTmux, sig: signal.Signal
     else:
         # The connect in flight is let finish (after the thaw); the app leaves right after it and
         # exits, so once it has exited no participant of ours may be left.
-        await asyncio.sleep(FREEZE_S)
+        await asyncio.sleep(FREEZE_S)  # scenario: the server stays frozen FREEZE_S after the signal
         stack.livekit.thaw()
         screen = await asyncio.to_thread(tui.wait_screen, "EXIT=", 15.0)
         try:
@@ -252,7 +250,7 @@ async def test_tui_whose_terminal_is_closed_during_a_call_leaves_the_room_and_ex
     gone = await seconds_until_gone(stack, LEAVE_WITHIN_S)
     deadline = time.monotonic() + 10.0
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # poll
     exited = not Path(f"/proc/{pid}").exists()
     print(f"terminal closed: no participant {gone:.2f} s later; process exited: {exited} "
           f"({time.monotonic() - closed:.1f} s)")

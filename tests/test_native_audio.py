@@ -204,7 +204,7 @@ async def test_recording_a_native_call_moves_it_to_the_python_path_says_so_once_
         deadline = time.monotonic() + 15
         while min(loud_sides(folder)) < 1.0:
             assert time.monotonic() < deadline, loud_sides(folder)
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # poll
         await session.set_recording(False)
         assert session.state is CallState.CONNECTED
     finally:

@@ -100,7 +100,7 @@ async def test_a_console_close_waits_for_the_hang_up_then_lets_windows_end_the_p
     hung_up_at: list[float] = []
 
     async def hang_up() -> None:
-        await asyncio.sleep(0.6)  # a hang-up in flight: leave the room, end the call on the server
+        await asyncio.sleep(0.6)  # scenario: a hang-up in flight: leave the room, end the call on the server
         hung_up_at.append(time.monotonic())
         policy.hung_up.set()
 
@@ -114,7 +114,7 @@ async def test_a_console_close_waits_for_the_hang_up_then_lets_windows_end_the_p
         thread = threading.Thread(target=lambda: result.append((routine(CTRL_CLOSE_EVENT), time.monotonic())))
         thread.start()
         while thread.is_alive():
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # poll
     finally:
         policy.uninstall()
     ((handled, returned_at),) = result

@@ -22,6 +22,7 @@ from tests.stack.assistant import GREETING_FREQ_HZ
 from tests.stack.probe import Probe, read_stereo_raw
 from tests.stack.pulse_rig import PulseRigError
 from tests.support.signals import dominant_hz, rms_dbfs, write_wav
+from tests.support.waiting import eventually
 from tests.test_headless import Headless
 from wespoke_tui.audio import capture as capture_module
 from wespoke_tui.audio.capture import SoundDeviceCapture
@@ -115,7 +116,7 @@ async def test_a_call_killed_mid_way_leaves_a_readable_recording_up_to_the_last_
                    "--record", str(folder))
     await asyncio.to_thread(run.wait_line, "Connected", 20.0)
     recording_from = time.monotonic()
-    await asyncio.sleep(4.0)
+    await asyncio.sleep(4.0)  # scenario: the app is killed 4 s into the call
     run.proc.send_signal(signal.SIGKILL)
     killed = time.monotonic()
     await asyncio.to_thread(run.proc.wait, 10)
@@ -175,14 +176,14 @@ async def test_on_the_sound_devices_the_two_sides_are_aligned_as_heard(
         await asyncio.to_thread(run.wait_line, "Connected", 20.0)
         assistant = wespoke_stack.assistants[-1]
         await asyncio.to_thread(assistant.wait_for, "greeting_done", None, 20)
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(0.8)  # a window: the greeting's tail plays out before the clicks
         train, _ = clicks.click_train(5, CLICK_GAP_S, lead_s=0.5)
         train_wav = write_wav(tmp_path / "clicks.wav", train)
         probe_from = time.time()
         recorder = probe.record(raw)
-        await asyncio.sleep(0.3)
+        await eventually(lambda: raw.exists() and raw.stat().st_size > 0, timeout=5, what="the probe recording")
         await asyncio.to_thread(probe.play_into_mic, train_wav)
-        await asyncio.sleep(1.4)
+        await asyncio.sleep(1.4)  # a window: the last click's echo comes back (within the 1.5 s gap)
     finally:
         if recorder is not None:
             recorder.terminate()

@@ -65,7 +65,7 @@ async def test_server_that_stays_down_fails_the_call_after_three_attempts(wespok
     assert session.room is not None and not session.room.isconnected()
     await session.aclose()
     await events.aclose()
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # scenario: one turn of the loop and no more, for the tasks just ended to go
     assert our_tasks() == []
 
 

@@ -47,7 +47,7 @@ async def wait_record(path: Path, predicate, timeout: float) -> dict:
         for record in read_records(path):
             if predicate(record):
                 return record
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # poll
     raise AssertionError(f"no such record in {timeout} s: {read_records(path)}")
 
 

@@ -25,6 +25,7 @@ from tests.stack.livekit_fixtures import Stack
 from tests.stack.livekit_server import LiveKitServer, LiveKitServerError
 from tests.stack.wespoke_fixtures import start_wespoke_server
 from tests.support.signals import dominant_hz, rms_dbfs, sine_at
+from tests.support.waiting import eventually
 
 SR = 48_000
 
@@ -129,7 +130,7 @@ class UserClient:
             assert self.source is not None
             await self.source.capture_frame(rtc.AudioFrame(chunk.tobytes(), SR, 1, 480))
             next_at += 0.01
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))  # pacing: one 10 ms mic frame
 
     def say(self, samples: np.ndarray) -> None:
         """Queue samples on the mic (played in real time by the capture loop)."""
@@ -192,11 +193,19 @@ async def request_token(stack: Stack) -> dict[str, Any]:
 
 
 async def wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
+    await eventually(predicate, timeout, what=what)
+
+
+def loud_frames(samples: np.ndarray, above_dbfs: float = -30.0) -> list[int]:
+    """The offsets of the 10 ms frames of `samples` louder than `above_dbfs`."""
+    return [i for i in range(0, samples.size - 480, 480) if rms_dbfs(samples[i : i + 480]) > above_dbfs]
+
+
+def sine_reported(energy: list[dict[str, Any]]) -> bool:
+    """Whether the assistant's per-second reports hold a quiet second after a loud one: a sound the
+    user sent has ended and every second it was in has been reported."""
+    loud = [e["rms_dbfs"] > -30 for e in energy]
+    return any(a and not b for a, b in zip(loud, loud[1:], strict=False))
 
 
 async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -225,7 +234,9 @@ async def test_api_token_is_accepted_and_the_assistant_greets_echoes_and_sends_e
         # Greeting: 440 Hz at -12 dBFS peak (-15 dBFS RMS) for 1.5 s.
         start = await in_thread(assistant.wait_for, "greeting_start", None, 20)
         await in_thread(assistant.wait_for, "greeting_done", None, 20)
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: len(loud_frames(user.heard_since(0))) >= 120
+                         and user.agent_states and user.agent_states[-1] == "listening", 10,
+                         "the greeting heard and the assistant listening again")
         heard = user.heard_since(0)
         loud = np.array([rms_dbfs(heard[i : i + 480]) > -30 for i in range(0, heard.size - 480, 480)])
         assert loud.sum() >= 120, f"only {loud.sum()} loud 10 ms frames of greeting heard"
@@ -258,9 +269,9 @@ async def test_api_token_is_accepted_and_the_assistant_greets_echoes_and_sends_e
         # Echo: 2 s of 1 kHz at -12 dBFS peak come back, and the assistant reports their energy.
         said_at = time.monotonic()
         user.say(sine_at(1000, 2.0, 0.25))
-        await asyncio.sleep(2.6)
+        await wait_until(lambda: len(loud_frames(user.heard_since(said_at))) >= 150, 10, "the echo heard")
         echoed = user.heard_since(said_at)
-        loud = [i for i in range(0, echoed.size - 480, 480) if rms_dbfs(echoed[i : i + 480]) > -30]
+        loud = loud_frames(echoed)
         assert len(loud) >= 150, f"only {len(loud)} echoed loud frames"
         round_trip_s = loud[0] / SR
         print(f"echo round trip (user mic → assistant → user): {round_trip_s * 1000:.0f} ms")
@@ -268,9 +279,8 @@ async def test_api_token_is_accepted_and_the_assistant_greets_echoes_and_sends_e
         echo_block = echoed[loud[10] : loud[10] + SR]
         assert abs(dominant_hz(echo_block) - 1000) < 5
         assert rms_dbfs(echo_block) == pytest.approx(-15.05, abs=2.0)
-        await in_thread(
-            assistant.wait_until, lambda evs: sum(1 for e in evs if e["event"] == "energy" and e["rms_dbfs"] > -20) >= 1, 5
-        )
+        # Every second the sine was in has been reported once a quiet second follows a loud one.
+        await in_thread(assistant.wait_until, lambda evs: sine_reported([e for e in evs if e["event"] == "energy"]), 10)
         loud_seconds = [e for e in assistant.events("energy") if e["rms_dbfs"] > -30]
         complete_seconds = assistant.events("energy")[:-1]
         # ~100 frames a second arrive; a loaded machine may shift a few into the next second.
@@ -316,24 +326,25 @@ async def test_assistant_commands_mute_reports_and_a_user_who_joined_first(livek
         assistant.send({"cmd": "barge_in", "lead_s": 0.8})
         await wait_until(lambda: any(isinstance(p, dict) and p.get("type") == "barge_in" for p in user.payloads()), 10, "barge_in")
         barge_at = time.monotonic()
-        await asyncio.sleep(1.0)
+        await wait_until(lambda: user.heard_since(barge_at + 0.5).size >= int(0.5 * SR), 10, "0.5 s heard after barge_in")
         before = user.heard_since(barge_at - 0.6)[: int(0.4 * SR)]
         after = user.heard_since(barge_at + 0.5)
         assert abs(dominant_hz(before) - script.BARGE_IN_TONE_HZ) < 5 and rms_dbfs(before) > -25
         assert rms_dbfs(after) < -50, "the tone went on after barge_in"
 
         # Mute: the assistant sees the track muted and (per frame) silence, then audio after unmute.
+        said_wall = time.time()
         user.say(sine_at(1000, 10.0, 0.25))
-        await asyncio.sleep(0.5)
+        await in_thread(assistant.wait_for, "frame_rms", lambda e: e["wall"] >= said_wall and e["rms_dbfs"] > -20, 10)
         assert user.publication is not None and user.publication.track is not None
         muted_wall = time.time()
         user.publication.track.mute()
         muted = await in_thread(assistant.wait_for, "track_muted", lambda e: e["muted"] is True, 5)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # a window: the track held muted for 0.5 s
         unmuted_wall = time.time()
         user.publication.track.unmute()
         unmuted = await in_thread(assistant.wait_for, "track_muted", lambda e: e["muted"] is False, 5)
-        await asyncio.sleep(0.5)
+        await in_thread(assistant.wait_for, "frame_rms", lambda e: e["t"] >= unmuted["t"] + 0.3 and e["rms_dbfs"] > -20, 10)
         frames = assistant.events("frame_rms")
         during = [f for f in frames if muted["t"] + 0.1 <= f["t"] <= unmuted["t"] - 0.05]
         after_unmute = [f for f in frames if f["t"] >= unmuted["t"] + 0.3]
@@ -355,7 +366,7 @@ async def test_assistant_commands_mute_reports_and_a_user_who_joined_first(livek
         tone_at = time.monotonic()
         assistant.send({"cmd": "tone", "freq": 880, "seconds": 0.6, "dbfs": -6})
         await in_thread(assistant.wait_for, "tone_done", None, 10)
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: len(loud_frames(user.heard_since(tone_at))) >= 30, 10, "the tone heard")
         heard = user.heard_since(tone_at)
         assert abs(dominant_hz(heard) - 880) < 5
         assistant.send({"cmd": "quit"})
@@ -397,7 +408,7 @@ def test_assistant_stops_while_still_connecting(livekit_server: LiveKitServer, t
     token = livekit_server.token("assistant-frozen", "frozen", metadata=json.dumps({"role": "assistant"}))
     procs = [AssistantProcess(livekit_server.url, token, f"frozen{i}", None, log_dir=tmp_path) for i in range(2)]
     try:
-        time.sleep(1.5)  # both are inside Room.connect now
+        time.sleep(1.5)  # scenario: both reach Room.connect (they report nothing before it) and hang there
         assert all(p.running for p in procs) and not any(p.events("joined") for p in procs)
         started = time.monotonic()
         procs[0].send({"cmd": "quit"})

@@ -27,6 +27,7 @@ from livekit import api, rtc
 from tests.stack.livekit_server import LiveKitServer
 from tests.stack.wespoke_fixtures import TestWespokeServer, start_wespoke_server
 from tests.support.events import EventRecorder
+from tests.support.waiting import eventually
 from wespoke_tui.audio.wav import WavBackend
 from wespoke_tui.events import AgentState, AgentStateChanged, CallState, TranscriptItem
 from wespoke_tui.session import CallSession
@@ -171,7 +172,7 @@ async def send_segment(room: rtc.Room, pieces: list[str], header: dict[str, str]
     writer = await room.local_participant.stream_text(topic="lk.transcription", attributes=header, sender_identity=sender)
     for piece in pieces:
         await writer.write(piece)
-        await asyncio.sleep(0.02)  # timed to the audio, as LiveKit Agents does
+        await asyncio.sleep(0.02)  # pacing: timed to the audio, as LiveKit Agents does
     await writer.aclose(attributes=trailer)
 
 
@@ -197,7 +198,10 @@ async def test_a_livekit_agents_style_assistant_through_the_real_server(
         await agent.connect(livekit_server.url, agent_token(livekit_server, "worker-7", record.room_name))
         # Found by its kind alone: no metadata, no "agent"/"assistant" in the identity.
         await events.wait_for(lambda e: isinstance(e, AgentStateChanged) and e.state == AgentState.LISTENING)
-        await asyncio.sleep(0.5)  # the caller has the agent's participant info before its streams
+        # Each side knows the other before the streams go.
+        await eventually(lambda: session.room is not None and "worker-7" in session.room.remote_participants
+                         and record.identity in agent.remote_participants, timeout=10,
+                         what="the caller and the agent knowing each other")
 
         before = time.time()
         for _ in range(5):
@@ -214,7 +218,7 @@ async def test_a_livekit_agents_style_assistant_through_the_real_server(
 
         said = await events.wait_for(final("SG_agent"))
         heard = await events.wait_for(final("SG_user"))
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # a window: for a stray second item or log line to show
         assert (said.role, said.text) == ("assistant", "Merhaba, size nasıl yardımcı olabilirim?")
         assert (heard.role, heard.text) == ("user", "merhaba ben geldim")
         for item in (said, heard):

@@ -43,7 +43,7 @@ class Terminal:
     def send(self, *keys: str) -> None:
         for key in keys:
             self.tmux("send-keys", "-t", "app", key)
-            time.sleep(0.15)
+            time.sleep(0.15)  # pacing: one key at a time, as typed
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "app")
@@ -60,7 +60,7 @@ class Terminal:
                 return text
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what!r}; screen:\n{text}")
-            time.sleep(0.1)
+            time.sleep(0.1)  # poll
 
     def close(self) -> None:
         subprocess.run([*self._base, "kill-server"], capture_output=True, timeout=10)

@@ -62,7 +62,7 @@ def test_rate_limit_window_passes(wespoke_server: TestWespokeServer) -> None:
     limited = post_token(wespoke_server)
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
     assert limited.json()["error"]["retryAfter"] == 1 and limited.json()["error"]["resetAt"]
-    time.sleep(0.6)
+    time.sleep(0.6)  # scenario: the rate limit's window passes
     assert post_token(wespoke_server).status_code == 200
 
 
@@ -115,7 +115,7 @@ def test_dispatch_errors_are_recorded() -> None:
         assert post_token(server).status_code == 200
         deadline = time.monotonic() + 3
         while not server.dispatch_errors and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.02)  # poll
         assert [str(e) for e in server.dispatch_errors] == ["assistant failed to start"]
     finally:
         server.stop()
@@ -200,7 +200,7 @@ async def test_agent_assistant_tokens_dispatch_by_room_configuration(livekit_ser
         # call's thread, had there been one, started before the plain call's.
         deadline = time.monotonic() + 3
         while not hooked and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.02)  # poll
         assert hooked == [TEST_ASSISTANT_ID]
 
         await room.connect(data["url"], data["token"])
