@@ -51,9 +51,9 @@ def _console_close_on(trigger: Path) -> None:
 
     def close_when_asked() -> None:
         while not trigger.exists():
-            time.sleep(0.02)
+            time.sleep(0.02)  # poll
         while not routines:
-            time.sleep(0.02)
+            time.sleep(0.02)  # poll
         started = time.monotonic()
         handled = routines[-1](winconsole.CTRL_CLOSE_EVENT)
         sys.stderr.write(f"console routine returned {handled} after {time.monotonic() - started:.2f} s\n")

@@ -218,7 +218,7 @@ async def test_a_standing_capture_backlog_is_shed_but_a_passing_one_is_not() -> 
     while time.monotonic() < deadline:
         assert await capture._next_frame() is not None
         capture._deliver(frame, 0.0)  # one in, one out: the backlog of two stands
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # pacing: a reader every 20 ms, one frame in for each out
     assert capture.trimmed_frames == 2 * CAPTURE_FRAME_MS // 10, "the two standing frames went"
     assert capture.queue_depth == 1
     trimmed = capture.trimmed_frames
@@ -226,7 +226,7 @@ async def test_a_standing_capture_backlog_is_shed_but_a_passing_one_is_not() -> 
     while time.monotonic() < deadline:  # in real time now: each read empties the queue
         await capture._next_frame()
         capture._deliver(frame, 0.0)
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # pacing: a reader every 20 ms, in real time
     assert capture.trimmed_frames == trimmed
 
 
@@ -260,7 +260,7 @@ async def test_a_window_ending_on_a_read_with_nothing_new_sheds_no_more_than_is_
     for _ in range(4):
         capture._deliver(frame, 0.0)
     assert await capture._next_frame() is not None  # opens the window: three stay queued
-    await asyncio.sleep(BACKLOG_WINDOW_S + 0.05)
+    await asyncio.sleep(BACKLOG_WINDOW_S + 0.05)  # scenario: past the backlog window, with nothing new delivered
     assert await capture._next_frame() is not None, "the read that ends the window gets its frame"
     assert capture.trimmed_frames == 2 * CAPTURE_FRAME_MS // FRAME_MS and capture.queue_depth == 0
 
@@ -321,9 +321,9 @@ async def test_capture_hears_what_is_played_into_the_mic(sound_rig: PulseRig, tm
     await capture.start()
     frames: list[np.ndarray] = []
     task = asyncio.create_task(collect(capture.frames(), frames))
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # a window: the capture runs before the sound
     await asyncio.to_thread(sound_rig.play_into_mic, wav, wait=True)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # a window: the sound's tail reaches the capture
     task.cancel()
     await capture.aclose()
     assert all(f.shape == (CAPTURE_FRAME_SAMPLES,) and f.dtype == np.int16 for f in frames)
@@ -352,9 +352,9 @@ async def test_playback_comes_out_of_the_speaker(sound_rig: PulseRig, tmp_path: 
     await output.start()
     mark = sound_rig.log_mark()
     sound_rig.start_recording_speaker(tmp_path / "speaker.wav")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # a window: the speaker is recorded before the tone
     feed = await write_realtime(output.write, sine(440, 2.0, -20.0))
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(0.4)  # a window: the tone's tail plays out of the device
     recorded, _ = read_wav(sound_rig.stop_recording())  # type: ignore[arg-type]
     await output.aclose()
     health = backend.health()
@@ -389,17 +389,17 @@ async def test_device_underflows_that_recur_raise_the_output_latency_in_the_next
 
     def held_up_twice(out: np.ndarray, now: float) -> None:
         if next(calls) in (10, 170):  # before the sounds (the forgiven one), inside the second (a 0.2 s shift)
-            time.sleep(0.2)
+            time.sleep(0.2)  # scenario: the callback held up, as on a busy machine
         read_into(out, now)
 
     playback.buffer.read_into = held_up_twice  # type: ignore[method-assign]
     mark = sound_rig.log_mark()
     sound_rig.start_recording_speaker(tmp_path / "speaker.wav")
-    await asyncio.sleep(0.6)  # PortAudio restarts the stream ~0.2 s after the first hold-up: before the sounds
+    await asyncio.sleep(0.6)  # scenario: PortAudio restarts the stream ~0.2 s after the first hold-up, before the sounds
     before, low = backend.health(), playback.latency_s
     sounds = np.tile(np.concatenate([sine(440, 0.5, -20.0), np.zeros(RATE // 2, dtype=np.int16)]), 5)
     await write_realtime(output.write, sounds)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # a window: the last sound plays out of the device
     after = backend.health()
     recorded, _ = read_wav(sound_rig.stop_recording())  # type: ignore[arg-type]
     consumer.cancel()
@@ -452,13 +452,13 @@ async def test_a_one_off_underflow_keeps_the_low_latency(sound_rig: PulseRig) ->
 
     def held_up_once(out: np.ndarray, now: float) -> None:
         if next(calls) == 80:  # inside the first sound
-            time.sleep(0.2)
+            time.sleep(0.2)  # scenario: the callback held up once
         read_into(out, now)
 
     playback.buffer.read_into = held_up_once  # type: ignore[method-assign]
     low = playback.latency_s
     await write_realtime(output.write, np.tile(np.concatenate([sine(440, 0.5, -20.0), np.zeros(RATE // 2, dtype=np.int16)]), 3))
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # a window: the last sound plays out of the device
     await output.aclose()
     print(f"\nunderflows {playback.device_underflows}, forgiven {playback.forgiven_underflows}, raises {playback.latency_raises}")
     assert playback.forgiven_underflows == 1, "the held-up callback underflowed the device"
@@ -481,9 +481,9 @@ async def test_under_load_every_gap_the_speaker_played_is_a_counted_glitch(sound
     mark = sound_rig.log_mark()
     sound_rig.start_recording_speaker(tmp_path / "speaker.wav")
     with cpu_hogs():
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # a window: the speaker is recorded before the tone
         feed = await write_realtime(output.write, sine(440, 8.0, -20.0))
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # a window: the tone's tail plays out of the device
     recorded, _ = read_wav(sound_rig.stop_recording())  # type: ignore[arg-type]
     await output.aclose()
     start = sound_rig.recording_started_at
@@ -518,7 +518,7 @@ async def measure_echo(settings: Settings, far: np.ndarray) -> tuple[float, dict
     frames: list[np.ndarray] = []
     task = asyncio.create_task(collect(capture.frames(), frames))
     await write_realtime(output.write, far)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # a window: the far end's echo tail reaches the capture
     task.cancel()
     await capture.aclose()
     await output.aclose()
@@ -536,7 +536,7 @@ async def test_echo_cancellation_removes_the_far_end(sound_rig: PulseRig, tmp_pa
         )
     )
     sound_rig.add_echo_path(delay_ms=50)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # a window: PulseAudio's new echo path settles
     # Only the echo canceller differs between the two runs: noise suppression and AGC off.
     off, _ = await measure_echo(Settings(aec=False, noise_suppression=False, auto_gain=False), far)
     on, health = await measure_echo(Settings(aec=True, noise_suppression=False, auto_gain=False), far)
@@ -560,13 +560,13 @@ async def test_sixty_seconds_without_underruns(sound_rig: PulseRig) -> None:
     t = np.arange(seconds * RATE) / RATE
     sweep = (0.3 * 32767 * np.sin(2 * np.pi * (300 * t + 20 * t**2))).astype(np.int16)  # 300 Hz → 2.7 kHz
     writer = asyncio.create_task(write_realtime(output.write, sweep))
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # a window: the first second, before the counters are read
     after_first_second = backend.health()
     mark, since = sound_rig.log_mark(), time.monotonic()
     samples = []
     while not writer.done():
         samples.append(backend.health())
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # poll
     elapsed = time.monotonic() - since
     final = backend.health()
     consumer.cancel()
@@ -604,11 +604,11 @@ async def test_a_device_at_44100_hz_is_resampled_both_ways(sound_rig: PulseRig, 
     frames: list[np.ndarray] = []
     task = asyncio.create_task(collect(capture.frames(), frames))
     sound_rig.start_recording_speaker(tmp_path / "speaker.wav")
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # a window: the speaker is recorded before the sounds
     player = sound_rig.play_into_mic(write_wav(tmp_path / "in.wav", sine(1000, 1.5, -20.0)))
     await write_realtime(output.write, sine(440, 1.5, -20.0))
     await asyncio.to_thread(player.wait, 10)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # a window: both tails reach the recorder and the capture
     task.cancel()
     recorded, _ = read_wav(sound_rig.stop_recording())  # type: ignore[arg-type]
     await capture.aclose()

@@ -419,7 +419,7 @@ async def test_devices_screen_tests_the_microphone_level() -> None:
     async def probe(name):
         for level in (-50.0, -30.0, -12.0):
             yield level
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # pacing: a level every 10 ms, as the probe reads them
 
     app = make_app(RecordingController(), mic_probe=probe)
     async with app.run_test() as pilot:
