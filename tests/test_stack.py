@@ -339,21 +339,25 @@ async def test_assistant_commands_mute_reports_and_a_user_who_joined_first(livek
         assert user.publication is not None and user.publication.track is not None
         muted_wall = time.time()
         user.publication.track.mute()
-        muted = await in_thread(assistant.wait_for, "track_muted", lambda e: e["muted"] is True, 5)
+        await in_thread(assistant.wait_for, "track_muted", lambda e: e["muted"] is True, 5)
         await asyncio.sleep(0.5)  # a window: the track held muted for 0.5 s
         unmuted_wall = time.time()
         user.publication.track.unmute()
         unmuted = await in_thread(assistant.wait_for, "track_muted", lambda e: e["muted"] is False, 5)
         await in_thread(assistant.wait_for, "frame_rms", lambda e: e["t"] >= unmuted["t"] + 0.3 and e["rms_dbfs"] > -20, 10)
         frames = assistant.events("frame_rms")
-        during = [f for f in frames if muted["t"] + 0.1 <= f["t"] <= unmuted["t"] - 0.05]
+        silent = [f["wall"] for f in frames if f["wall"] >= muted_wall and f["rms_dbfs"] < -60]
+        assert silent, "no silence at the assistant after the mute"
+        # From the first silent frame until the caller unmuted, nothing but silence: what came
+        # before it was sent before the mute (a loaded assistant drains its queue late), what
+        # came after the unmute call may be the new audio (it can overtake the unmute signal).
+        during = [f for f in frames if silent[0] <= f["wall"] < unmuted_wall]
         after_unmute = [f for f in frames if f["t"] >= unmuted["t"] + 0.3]
         assert all(f["rms_dbfs"] < -60 for f in during), "audio kept arriving while muted"
-        silent = [f["wall"] for f in frames if f["wall"] >= muted_wall and f["rms_dbfs"] < -60]
         loud_again = [f["wall"] for f in frames if f["wall"] >= unmuted_wall and f["rms_dbfs"] > -20]
         print(f"track.mute() → silence at the assistant: {(silent[0] - muted_wall) * 1000:.0f} ms; "
               f"unmute → audio: {(loud_again[0] - unmuted_wall) * 1000:.0f} ms; "
-              f"frames while muted: {len(during)} (of ~{int((unmuted['t'] - muted['t']) * 100)})")
+              f"frames while muted: {len(during)}")
         assert silent[0] - muted_wall < 1.0
         assert after_unmute and max(f["rms_dbfs"] for f in after_unmute) > -20
         assert all(e["frames"] >= 0 for e in assistant.events("energy"))
