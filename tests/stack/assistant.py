@@ -206,6 +206,7 @@ class Assistant:
         self.first_frame_at: float | None = None
         self.second_bucket: list[float] = [0.0, 0]  # sum of squares (normalised), frames
         self.total_frames = 0
+        self.receiving: set[str] = set()  # the sids of the user's tracks being received, once each
         self.agent_state = ""
         self.last_loud_at = 0.0
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -331,6 +332,9 @@ class Assistant:
         if publication.name != "microphone":
             report("ignored_track", name=publication.name, identity=participant.identity)
             return
+        if publication.sid in self.receiving:
+            return  # subscribed while connecting, then found again among the publications
+        self.receiving.add(publication.sid)
         report("user_track_subscribed", name=publication.name, identity=participant.identity)
         self.spawn(self.receive_user_audio(track))
 
